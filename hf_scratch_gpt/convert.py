@@ -1,0 +1,137 @@
+"""GPT-2 interop, both ways: load OpenAI/HF GPT-2 weights into ScratchGPT, and export ScratchGPT as a GPT-2.
+
+The two models share every module name and shape; the one difference is that transformers' GPT-2 stores its
+projections (`c_attn`, `c_proj`, `c_fc`) as `Conv1D` layers whose weight is (in_features, out_features), the
+transpose of an `nn.Linear` weight (out_features, in_features). So the conversion is a rename-free copy that
+transposes those four matrices per block.
+
+Usage (Python):
+
+    >>> from hf_scratch_gpt.convert import from_gpt2, to_gpt2
+    >>> model = from_gpt2("openai-community/gpt2")  # doctest: +SKIP  (a GPT2LMHeadModel, a folder or a hub id)
+    >>> gpt2 = to_gpt2(model)  # doctest: +SKIP  (a transformers GPT2LMHeadModel: runs anywhere GPT-2 runs)
+
+Command line (tokenizer files found in SRC are saved alongside):
+
+    python -m hf_scratch_gpt.convert --from_gpt2 openai-community/gpt2 --output_dir checkpoints/gpt2-scratch
+    python -m hf_scratch_gpt.convert --to_gpt2 checkpoints/my-model --output_dir checkpoints/my-model-gpt2
+"""
+
+import argparse
+from pathlib import Path
+
+import torch
+from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+from .configuration_scratch_gpt import SUPPORTED_ACTIVATIONS, ScratchGPTConfig
+from .modeling_scratch_gpt import ScratchGPTForCausalLM
+
+# Fields with the same name and meaning in GPT2Config and ScratchGPTConfig.
+SHARED_CONFIG_FIELDS = (
+    "vocab_size",
+    "n_positions",
+    "n_embd",
+    "n_layer",
+    "n_head",
+    "n_inner",
+    "activation_function",
+    "resid_pdrop",
+    "embd_pdrop",
+    "attn_pdrop",
+    "layer_norm_epsilon",
+    "initializer_range",
+    "tie_word_embeddings",
+    "use_cache",
+    "bos_token_id",
+    "eos_token_id",
+    "pad_token_id",
+)
+
+# The parameters GPT-2 keeps as Conv1D, i.e. transposed relative to nn.Linear.
+CONV1D_SUFFIXES = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+
+
+def _transpose_conv1d(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Conv1D (in, out) <-> nn.Linear (out, in): the same transpose serves both directions."""
+    return {
+        name: tensor.t().contiguous() if name.endswith(CONV1D_SUFFIXES) else tensor
+        for name, tensor in state_dict.items()
+    }
+
+
+def _check_gpt2_config(config: GPT2Config) -> None:
+    """Refuse GPT-2 variants whose maths ScratchGPT does not implement, instead of converting them wrongly."""
+    problems = []
+    if not config.scale_attn_weights:
+        problems.append("scale_attn_weights=False (ScratchGPT always divides scores by sqrt(head_dim))")
+    if config.scale_attn_by_inverse_layer_idx:
+        problems.append("scale_attn_by_inverse_layer_idx=True")
+    if config.add_cross_attention:
+        problems.append("add_cross_attention=True (ScratchGPT is decoder-only)")
+    if config.activation_function not in SUPPORTED_ACTIVATIONS:
+        problems.append(f"activation_function={config.activation_function!r} (supported: {SUPPORTED_ACTIVATIONS})")
+    if problems:
+        raise ValueError("Cannot convert this GPT-2 to ScratchGPT: " + "; ".join(problems))
+
+
+def from_gpt2(model_or_path: GPT2LMHeadModel | str | Path, **from_pretrained_kwargs) -> ScratchGPTForCausalLM:
+    """A ScratchGPTForCausalLM holding GPT-2's weights.
+
+    model_or_path: a transformers `GPT2LMHeadModel`, or a folder / hub id it loads from (extra keyword arguments
+    go to `GPT2LMHeadModel.from_pretrained`). The result computes the same logits (to float rounding).
+    """
+    gpt2 = (
+        model_or_path
+        if isinstance(model_or_path, GPT2LMHeadModel)
+        else GPT2LMHeadModel.from_pretrained(model_or_path, **from_pretrained_kwargs)
+    )
+    _check_gpt2_config(gpt2.config)
+    config = ScratchGPTConfig(**{field: getattr(gpt2.config, field) for field in SHARED_CONFIG_FIELDS})
+    model = ScratchGPTForCausalLM(config)
+    state_dict = _transpose_conv1d(gpt2.state_dict())
+    # strict: every one of our parameters must come from GPT-2 (old checkpoints' attn.bias mask buffers are ignored).
+    ours = model.state_dict()
+    model.load_state_dict({name: state_dict[name] for name in ours if name in state_dict}, strict=True)
+    model.generation_config = gpt2.generation_config
+    return model.to(gpt2.dtype).train(gpt2.training)
+
+
+def to_gpt2(model: ScratchGPTForCausalLM | str | Path) -> GPT2LMHeadModel:
+    """A transformers `GPT2LMHeadModel` with this model's weights (a model, or a folder it loads from)."""
+    if not isinstance(model, ScratchGPTForCausalLM):
+        model = ScratchGPTForCausalLM.from_pretrained(model)
+    config = GPT2Config(**{field: getattr(model.config, field) for field in SHARED_CONFIG_FIELDS})
+    gpt2 = GPT2LMHeadModel(config)
+    state_dict = _transpose_conv1d(model.state_dict())
+    gpt2.load_state_dict({name: state_dict[name] for name in gpt2.state_dict()}, strict=True)
+    gpt2.generation_config = model.generation_config
+    return gpt2.to(model.dtype).train(model.training)
+
+
+def _save_tokenizer_if_any(source: str, output_dir: str) -> None:
+    """Copy the tokenizer that sits with the source checkpoint, so the converted folder is usable on its own."""
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError):
+        print(f"No tokenizer found in {source}; saved the model only.")
+        return
+    tokenizer.save_pretrained(output_dir)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Convert between GPT-2 (transformers) and ScratchGPT checkpoints.")
+    direction = parser.add_mutually_exclusive_group(required=True)
+    direction.add_argument("--from_gpt2", metavar="SRC", help="GPT-2 folder or hub id to convert to ScratchGPT")
+    direction.add_argument("--to_gpt2", metavar="SRC", help="ScratchGPT folder to convert to GPT-2")
+    parser.add_argument("--output_dir", required=True, help="folder to save the converted model (safetensors)")
+    args = parser.parse_args(argv)
+
+    source = args.from_gpt2 or args.to_gpt2
+    converted = from_gpt2(source) if args.from_gpt2 else to_gpt2(source)
+    converted.save_pretrained(args.output_dir)
+    _save_tokenizer_if_any(source, args.output_dir)
+    print(f"Saved {type(converted).__name__} to {args.output_dir}")
+
+
+if __name__ == "__main__":
+    main()

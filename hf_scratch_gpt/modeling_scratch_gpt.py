@@ -1,0 +1,535 @@
+"""Stage 3b of the pipeline: the GPT itself, written from scratch, as a transformers model.
+
+The file reads bottom-up, like the model is built:
+
+    ScratchGPTAttention   causal multi-head self-attention (the written-out path and the fused SDPA path)
+    ScratchGPTMLP         the position-wise feed-forward network
+    ScratchGPTBlock       pre-norm transformer block: x + attn(ln_1(x)), then x + mlp(ln_2(x))
+    ScratchGPTPreTrainedModel   weight init (GPT-2's scheme) and the transformers plumbing
+    ScratchGPTModel       token + position embeddings, the blocks, the final LayerNorm
+    ScratchGPTForCausalLM             + tied LM head: next-token logits, loss, generate()
+    ScratchGPTForSequenceClassification  + `score` head on the last real token of each row
+
+Module names are GPT-2's (`wte`, `wpe`, `h`, `ln_1`, `attn.c_attn`, `attn.c_proj`, `mlp.c_fc`, `mlp.c_proj`, `ln_f`,
+`lm_head`), with plain `nn.Linear` layers (GPT-2's checkpoints store them transposed; see convert.py), so GPT-2
+weights load by name and peft's `target_modules=["c_attn", "c_proj", "c_fc"]` just works.
+
+Shapes in comments: B batch, T new tokens in this call, P tokens already in the KV cache, S = P + T keys,
+C = n_embd, nh = n_head, hs = head size = C // nh, V = vocabulary size.
+
+Usage:
+
+    >>> import torch
+    >>> from hf_scratch_gpt.configuration_scratch_gpt import ScratchGPTConfig
+    >>> from hf_scratch_gpt.modeling_scratch_gpt import ScratchGPTForCausalLM
+    >>> config = ScratchGPTConfig(n_layer=2, n_head=2, n_embd=32, vocab_size=100, n_positions=64,
+    ...                           bos_token_id=0, eos_token_id=0)
+    >>> model = ScratchGPTForCausalLM(config).eval()
+    >>> ids = torch.tensor([[1, 2, 3]])
+    >>> model(ids, labels=ids).logits.shape
+    torch.Size([1, 3, 100])
+    >>> model.generate(ids, max_new_tokens=5, do_sample=False).shape
+    torch.Size([1, 8])
+"""
+
+import math
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import GenerationMixin, PreTrainedModel
+from transformers import initialization as init
+from transformers.cache_utils import Cache, DynamicCache
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import (
+    BaseModelOutputWithPast,
+    CausalLMOutputWithPast,
+    SequenceClassifierOutputWithPast,
+)
+from transformers.utils.deprecation import deprecate_kwarg
+
+from .configuration_scratch_gpt import ScratchGPTConfig
+
+# GPT-2's "gelu_new" is the tanh approximation of GELU; F.gelu(approximate="tanh") computes the same function in
+# one fused kernel (transformers' "gelu_new" spells it out as eight separate tensor operations).
+ACTIVATIONS = {
+    "gelu_new": partial(F.gelu, approximate="tanh"),
+    "gelu_pytorch_tanh": partial(F.gelu, approximate="tanh"),
+    "gelu": F.gelu,
+    "relu": F.relu,
+}
+
+# What a saved checkpoint's config.json maps each Auto class to, in the code files saved beside it.
+AUTO_MAP = {
+    "AutoConfig": "configuration_scratch_gpt.ScratchGPTConfig",
+    "AutoModel": "modeling_scratch_gpt.ScratchGPTModel",
+    "AutoModelForCausalLM": "modeling_scratch_gpt.ScratchGPTForCausalLM",
+    "AutoModelForSequenceClassification": "modeling_scratch_gpt.ScratchGPTForSequenceClassification",
+}
+
+
+class ScratchGPTAttention(nn.Module):
+    """Causal multi-head self-attention.
+
+    Every position asks a question (query), offers a label (key) and carries content (value). A position's output is
+    the average of the values of the positions it may see, weighted by how well its query matches their keys; the
+    causal mask lets position i see positions 0..i only, so the model cannot peek at the tokens it must predict.
+    `nh` heads do this in parallel on `hs`-dimensional slices and their outputs are concatenated and mixed by c_proj.
+    """
+
+    def __init__(self, config: ScratchGPTConfig, layer_idx: int):
+        super().__init__()
+        self.n_head = config.n_head
+        self.n_embd = config.n_embd
+        self.head_dim = config.n_embd // config.n_head
+        self.layer_idx = layer_idx  # which slot of the KV cache belongs to this layer
+        # One Linear computes query, key and value for all heads at once: C -> 3C.
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd)
+        # Marks a projection back into the residual stream for GPT-2's scaled init (see `_init_weights`).
+        self.c_proj.is_residual_projection = True
+        self.attn_dropout = nn.Dropout(config.attn_pdrop)
+        self.resid_dropout = nn.Dropout(config.resid_pdrop)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        cache: Cache | None = None,
+        use_eager: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Attend over the cached keys plus the new ones.
+
+        attention_mask: boolean, True where a query may attend to a key, shaped (T, S) or (B, 1, T, S); None means
+        plain causal attention with no padding (the model only passes None when P == 0 or T == 1).
+        Returns the output (B, T, C) and, on the eager path, the attention weights (B, nh, T, S).
+        """
+        B, T, C = hidden_states.shape
+        q, k, v = self.c_attn(hidden_states).split(self.n_embd, dim=2)  # 3 x (B, T, C)
+        q = q.view(B, T, self.n_head, self.head_dim).transpose(1, 2)  # (B, nh, T, hs)
+        k = k.view(B, T, self.n_head, self.head_dim).transpose(1, 2)  # (B, nh, T, hs)
+        v = v.view(B, T, self.n_head, self.head_dim).transpose(1, 2)  # (B, nh, T, hs)
+        if cache is not None:
+            # Append this call's keys/values to the layer's cache and get back all of them: (B, nh, S, hs).
+            k, v = cache.update(k, v, self.layer_idx)
+
+        if use_eager:
+            y, weights = self._eager_attention(q, k, v, attention_mask)
+        else:
+            # Fused kernel, same maths. With no mask it applies the causal rule itself (is_causal), which is only
+            # right when queries and keys start at the same position (P == 0); for one new token (T == 1)
+            # every cached key is visible, so no mask at all is needed.
+            y = F.scaled_dot_product_attention(
+                q,
+                k,
+                v,
+                attn_mask=attention_mask,
+                dropout_p=self.attn_dropout.p if self.training else 0.0,
+                is_causal=attention_mask is None and T > 1,
+            )
+            weights = None
+        y = y.transpose(1, 2).reshape(B, T, C)  # re-assemble the heads side by side: (B, T, C)
+        return self.resid_dropout(self.c_proj(y)), weights
+
+    def _eager_attention(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attention_mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Attention written out: scores, causal mask, softmax, weighted sum of values."""
+        T, S = q.size(-2), k.size(-2)
+        # Scaled dot products: dividing by sqrt(hs) keeps the scores' variance near 1 so softmax is not saturated.
+        scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(self.head_dim))  # (B, nh, T, S)
+        if attention_mask is None:
+            # Query i sits at position P + i, so it may see keys 0..P + i: a lower triangle shifted right by P.
+            attention_mask = torch.ones(T, S, dtype=torch.bool, device=q.device).tril(diagonal=S - T)
+        scores = scores.masked_fill(~attention_mask, float("-inf"))  # forbidden keys get zero weight
+        weights = F.softmax(scores, dim=-1, dtype=torch.float32).to(v.dtype)  # (B, nh, T, S), rows sum to 1
+        y = self.attn_dropout(weights) @ v  # (B, nh, T, S) @ (B, nh, S, hs) -> (B, nh, T, hs)
+        return y, weights
+
+
+class ScratchGPTMLP(nn.Module):
+    """Position-wise feed-forward network: widen (C -> n_inner), non-linearity, project back (n_inner -> C)."""
+
+    def __init__(self, config: ScratchGPTConfig):
+        super().__init__()
+        inner = config.n_inner if config.n_inner is not None else 4 * config.n_embd
+        self.c_fc = nn.Linear(config.n_embd, inner)
+        self.c_proj = nn.Linear(inner, config.n_embd)
+        self.c_proj.is_residual_projection = True
+        self.act = ACTIVATIONS[config.activation_function]
+        self.dropout = nn.Dropout(config.resid_pdrop)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.c_proj(self.act(self.c_fc(hidden_states))))  # (B, T, C)
+
+
+class ScratchGPTBlock(GradientCheckpointingLayer):
+    """Pre-norm transformer block (GPT-2): LayerNorm before each sub-layer, whose output is added to the residual.
+
+    Keeping the residual stream un-normalised gives gradients a clean path through all the blocks, which is why
+    GPT-2 moved the LayerNorms in front of attention and MLP (and added `ln_f` at the end).
+    """
+
+    def __init__(self, config: ScratchGPTConfig, layer_idx: int):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.attn = ScratchGPTAttention(config, layer_idx)
+        self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.mlp = ScratchGPTMLP(config)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        cache: Cache | None = None,
+        use_eager: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        # hidden_states must stay positional: gradient checkpointing replays the block from its positional inputs.
+        attn_output, attn_weights = self.attn(self.ln_1(hidden_states), attention_mask, cache, use_eager)
+        hidden_states = hidden_states + attn_output  # (B, T, C)
+        hidden_states = hidden_states + self.mlp(self.ln_2(hidden_states))  # (B, T, C)
+        return hidden_states, attn_weights
+
+
+class ScratchGPTPreTrainedModel(PreTrainedModel):
+    """Shared plumbing: config class, capabilities and GPT-2's weight initialisation."""
+
+    config_class = ScratchGPTConfig
+    base_model_prefix = "transformer"
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["ScratchGPTBlock"]
+    _supports_sdpa = True
+
+    def _init_weights(self, module: nn.Module) -> None:
+        # transformers calls this only on modules that own parameters (Linear, Embedding, LayerNorm), so the
+        # residual-projection rule is applied here, at the Linear, not at its parent attention/MLP module.
+        std = self.config.initializer_range
+        if isinstance(module, nn.Linear):
+            if getattr(module, "is_residual_projection", False):
+                # GPT-2 paper: scale the init of layers that write into the residual stream by 1/sqrt(N), N = the
+                # number of residual additions (2 per block), so the stream's variance does not grow with depth.
+                std = std / math.sqrt(2 * self.config.n_layer)
+            init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            init.normal_(module.weight, mean=0.0, std=std)
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """Save weights (safetensors), config and, when registered for remote code, the code files.
+
+        `register_for_auto_class` writes only AutoConfig and this class into `auto_map`; the other entries are added
+        here so that `trust_remote_code=True` loads every head (e.g. a classifier from a pretrained LM) from the
+        saved folder.
+        """
+        if self._auto_class is not None:
+            self.config.auto_map = {**AUTO_MAP, **(getattr(self.config, "auto_map", None) or {})}
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
+
+class ScratchGPTModel(ScratchGPTPreTrainedModel):
+    """The GPT trunk: embeddings -> n_layer blocks -> final LayerNorm. Returns hidden states (B, T, C)."""
+
+    def __init__(self, config: ScratchGPTConfig):
+        super().__init__(config)
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)  # token embeddings (V, C)
+        self.wpe = nn.Embedding(config.n_positions, config.n_embd)  # learned position embeddings (n_positions, C)
+        self.drop = nn.Dropout(config.embd_pdrop)
+        self.h = nn.ModuleList([ScratchGPTBlock(config, layer_idx=i) for i in range(config.n_layer)])
+        self.ln_f = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.gradient_checkpointing = False
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.wte
+
+    def set_input_embeddings(self, new_embeddings: nn.Embedding) -> None:
+        self.wte = new_embeddings
+
+    @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        cache: Cache | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> BaseModelOutputWithPast | tuple:
+        """input_ids (B, T) or inputs_embeds (B, T, C); attention_mask (B, P + T) with 1 = real token, 0 = padding;
+        cache: a transformers Cache holding P earlier positions (filled in place and returned when use_cache)."""
+        output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        # A cache only pays off when decoding; a training step would fill one for nothing.
+        use_cache = use_cache if use_cache is not None else (self.config.use_cache and not self.training)
+
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("Pass exactly one of input_ids (B, T) or inputs_embeds (B, T, C).")
+        if input_ids is not None:
+            self._check_token_ids(input_ids)
+            inputs_embeds = self.wte(input_ids)  # (B, T, C)
+        B, T = inputs_embeds.shape[:2]
+
+        if use_cache and cache is None:
+            cache = DynamicCache(config=self.config)
+        past = cache.get_seq_length() if cache is not None else 0  # P
+        total = past + T  # S
+        if total > self.config.n_positions:
+            raise ValueError(
+                f"Sequence length {total} (cached {past} + new {T}) exceeds n_positions={self.config.n_positions}, "
+                f"the longest sequence this model has position embeddings for. Truncate the input "
+                f"(e.g. tokenizer(..., truncation=True, max_length={self.config.n_positions})) or lower max_new_tokens."
+            )
+
+        padding_mask = None  # (B, S) bool, only when some position really is padding
+        if attention_mask is not None:
+            if attention_mask.shape != (B, total):
+                raise ValueError(
+                    f"attention_mask has shape {tuple(attention_mask.shape)} but must be (batch, cached + new "
+                    f"tokens) = ({B}, {total})."
+                )
+            if not bool(attention_mask.all()):
+                padding_mask = attention_mask.bool()
+
+        if position_ids is None:
+            if padding_mask is not None:
+                # Count real tokens only, so a left-padded row gets the same positions as the row alone.
+                position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, past:]  # (B, T)
+            else:
+                position_ids = torch.arange(past, total, device=inputs_embeds.device).unsqueeze(0)  # (1, T)
+
+        hidden_states = self.drop(inputs_embeds + self.wpe(position_ids))  # (B, T, C)
+        mask = self._attention_mask(padding_mask, past, T, hidden_states.device)
+        use_eager = bool(output_attentions) or self.config._attn_implementation == "eager"
+
+        all_hidden_states = () if output_hidden_states else None
+        all_attentions = () if output_attentions else None
+        for block in self.h:
+            if output_hidden_states:
+                all_hidden_states += (hidden_states,)
+            hidden_states, attn_weights = block(hidden_states, attention_mask=mask, cache=cache, use_eager=use_eager)
+            if output_attentions:
+                all_attentions += (attn_weights,)
+        hidden_states = self.ln_f(hidden_states)
+        if output_hidden_states:
+            # As in transformers' GPT-2: the input of every block (the first is the embeddings), then the final
+            # normalised output, n_layer + 1 tensors in all.
+            all_hidden_states += (hidden_states,)
+
+        output = BaseModelOutputWithPast(
+            last_hidden_state=hidden_states,
+            cache=cache if use_cache else None,
+            hidden_states=all_hidden_states,
+            attentions=all_attentions,
+        )
+        return output if return_dict else output.to_tuple()
+
+    def _check_token_ids(self, input_ids: torch.Tensor) -> None:
+        vocab_size = self.wte.num_embeddings
+        if input_ids.numel() == 0:
+            return
+        low, high = torch.aminmax(input_ids)
+        if low < 0 or high >= vocab_size:
+            raise ValueError(
+                f"Token ids must be in [0, {vocab_size - 1}] (vocab_size={vocab_size}), got ids from {int(low)} to "
+                f"{int(high)}. Is the tokenizer the one this model was trained with? If you added tokens, call "
+                f"model.resize_token_embeddings(len(tokenizer))."
+            )
+
+    @staticmethod
+    def _attention_mask(
+        padding_mask: torch.Tensor | None, past: int, T: int, device: torch.device
+    ) -> torch.Tensor | None:
+        """Boolean mask of allowed (query, key) pairs, or None when plain causal attention needs no tensor.
+
+        None is returned for the two common cases, so they cost nothing: a whole sequence without padding (SDPA's
+        is_causal) and one new token per step while decoding without padding (it may see every cached key).
+        """
+        S = past + T
+        if padding_mask is None and (past == 0 or T == 1):
+            return None
+        # Query i sits at position P + i and may see keys 0..P + i.
+        causal = torch.ones(T, S, dtype=torch.bool, device=device).tril(diagonal=past)  # (T, S)
+        if padding_mask is None:
+            return causal
+        mask = causal & padding_mask[:, None, None, :]  # (B, 1, T, S): causal and the key is a real token
+        # A padding query may see no real key at all; an all-masked row makes softmax divide 0 by 0 (NaN), and the
+        # NaN would reach real tokens through 0 * NaN. Letting every query see itself avoids the empty row and
+        # changes nothing for real tokens, which already see themselves.
+        diagonal = torch.arange(T, device=device)[:, None] + past == torch.arange(S, device=device)  # (T, S)
+        return mask | diagonal
+
+
+class ScratchGPTForCausalLM(ScratchGPTPreTrainedModel, GenerationMixin):
+    """GPT with a language-modelling head whose weights are the token embeddings (tied, as in GPT-2).
+
+    Works with `generate()` for every decoding strategy (the KV cache is a transformers Cache). Labels equal to
+    -100 are ignored by the loss; labels are shifted inside, so pass `labels=input_ids`.
+    """
+
+    _tied_weights_keys = {"lm_head.weight": "transformer.wte.weight"}
+
+    def __init__(self, config: ScratchGPTConfig):
+        super().__init__(config)
+        self.transformer = ScratchGPTModel(config)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.post_init()
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def set_output_embeddings(self, new_embeddings: nn.Linear) -> None:
+        self.lm_head = new_embeddings
+
+    @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        cache: Cache | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        **kwargs,
+    ) -> CausalLMOutputWithPast | tuple:
+        """logits_to_keep: compute logits only for the last N positions (0 = all), or for the given indices;
+        generate() passes 1, so decoding never pays for the (T, V) logits of the prompt."""
+        outputs = self.transformer(
+            input_ids,
+            cache=cache,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
+        hidden_states = outputs.last_hidden_state  # (B, T, C)
+        if isinstance(logits_to_keep, int):
+            hidden_states = hidden_states[:, -logits_to_keep:]  # -0: keeps everything
+        else:
+            hidden_states = hidden_states[:, logits_to_keep]
+        logits = self.lm_head(hidden_states)  # (B, T_kept, V)
+
+        loss = None
+        if labels is not None:
+            # Shifts labels by one (position t predicts token t + 1) and ignores -100.
+            loss = self.loss_function(logits, labels, vocab_size=logits.shape[-1], **kwargs)
+
+        output = CausalLMOutputWithPast(
+            loss=loss,
+            logits=logits,
+            cache=outputs.cache,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        return output if return_dict else output.to_tuple()
+
+
+class ScratchGPTForSequenceClassification(ScratchGPTPreTrainedModel):
+    """GPT with a classification head (`score`) on the hidden state of each row's last real token.
+
+    A causal model has summarised the whole text only at its last token, so that is the one classified. It is found
+    from the attention mask (the rightmost 1), which works with right and left padding alike; without a mask, from
+    `config.pad_token_id`. `config.problem_type` / `num_labels` / `id2label` choose the loss as in transformers.
+    """
+
+    def __init__(self, config: ScratchGPTConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.transformer = ScratchGPTModel(config)
+        self.score = nn.Linear(config.n_embd, config.num_labels, bias=False)
+        self.post_init()
+
+    @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        cache: Cache | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> SequenceClassifierOutputWithPast | tuple:
+        outputs = self.transformer(
+            input_ids,
+            cache=cache,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
+        hidden_states = outputs.last_hidden_state  # (B, T, C)
+        B, T = hidden_states.shape[:2]
+        last = self._last_token_index(input_ids, attention_mask, B, T)  # (B,)
+        pooled_logits = self.score(hidden_states[torch.arange(B, device=hidden_states.device), last])  # (B, L)
+
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(labels=labels, pooled_logits=pooled_logits, config=self.config, **kwargs)
+
+        output = SequenceClassifierOutputWithPast(
+            loss=loss,
+            logits=pooled_logits,
+            cache=outputs.cache,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        return output if return_dict else output.to_tuple()
+
+    def _last_token_index(
+        self, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None, B: int, T: int
+    ) -> torch.Tensor:
+        """Index (B,) of each row's last real token."""
+        pad_token_id = self.config.pad_token_id
+        padded = attention_mask is None or not bool(attention_mask.all())
+        if B > 1 and pad_token_id is None and padded:
+            raise ValueError(
+                f"Got a batch of {B} sequences that may be padded, but config.pad_token_id is None, so the model "
+                "cannot tell padding from text. Set model.config.pad_token_id = tokenizer.pad_token_id (for a GPT-2 "
+                "style tokenizer, the <|endoftext|> id) and pass the attention_mask."
+            )
+        positions = torch.arange(T, device=self.score.weight.device)  # (T,)
+        if attention_mask is not None:
+            real = attention_mask[:, -T:].to(positions.device).bool()  # (B, T)
+        elif input_ids is not None and pad_token_id is not None:
+            real = input_ids.to(positions.device) != pad_token_id
+        else:
+            return torch.full((B,), T - 1, device=positions.device)
+        # Rightmost real token: right padding -> length - 1, left padding -> T - 1.
+        return torch.where(real, positions, -1).amax(dim=-1).clamp(min=0)
+
+
+__all__ = [
+    "ScratchGPTPreTrainedModel",
+    "ScratchGPTModel",
+    "ScratchGPTForCausalLM",
+    "ScratchGPTForSequenceClassification",
+]

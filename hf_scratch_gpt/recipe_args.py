@@ -1,0 +1,144 @@
+"""Command-line arguments shared by the recipes in recipes/ (pretrain, finetune_classifier, finetune_instruct).
+
+Each recipe parses these dataclasses, its own, and transformers' `TrainingArguments` with `HfArgumentParser`,
+so every Trainer flag passes through, and a single `.json` / `.yaml` file may replace the flags. The flag
+names follow transformers' run_clm.py / run_classification.py and TRL's sft.py.
+
+Usage (inside a recipe):
+
+    model_args, data_args, lora_args, run_args, training_args = parse_recipe_args(
+        (ModelArguments, DataArguments, LoraArguments, RunArguments, TrainingArguments),
+        defaults={"output_dir": "outputs/finetune", "learning_rate": 5e-4},
+    )
+"""
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from transformers import HfArgumentParser
+
+
+@dataclass
+class ModelArguments:
+    """Which model and tokenizer to start from (or which size to build from scratch)."""
+
+    model_name_or_path: str | None = field(
+        default=None,
+        metadata={"help": "Checkpoint folder or Hub id to start from (ours, or GPT-2 converted). Pretraining "
+                  "without it builds a new model from --model_size and --config_overrides."},
+    )  # fmt: skip
+    tokenizer_name: str | None = field(
+        default=None,
+        metadata={"help": "Tokenizer folder or Hub id, if not the one saved with --model_name_or_path. "
+                  "Pretraining without it trains our byte-level BPE on the training text."},
+    )  # fmt: skip
+    model_size: str = field(
+        default="mini",
+        metadata={"help": "Named size of a model built from scratch (see hf_scratch_gpt.presets.MODEL_PRESETS)."},
+    )
+    config_overrides: str | None = field(
+        default=None,
+        metadata={"help": 'Config fields to override, e.g. "n_embd=256,n_layer=4,resid_pdrop=0.0".'},
+    )
+    trust_remote_code: bool = field(
+        default=False, metadata={"help": "Allow checkpoints whose code lives on the Hub (not needed for ours)."}
+    )
+
+
+@dataclass
+class DataArguments:
+    """Where the data comes from (a Hub dataset or local files) and how much of it to use."""
+
+    dataset_name: str | None = field(default=None, metadata={"help": "Dataset on the Hugging Face Hub."})
+    dataset_config_name: str | None = field(default=None, metadata={"help": "Configuration of --dataset_name."})
+    train_file: str | None = field(
+        default=None, metadata={"help": "Local training file: .txt, .csv, .tsv, .json, .jsonl or .parquet."}
+    )
+    validation_file: str | None = field(default=None, metadata={"help": "Local validation file (same types)."})
+    test_file: str | None = field(default=None, metadata={"help": "Local test file (same types)."})
+    text_column_name: str = field(default="text", metadata={"help": "Column holding the text."})
+    validation_split_percentage: float = field(
+        default=10.0,
+        metadata={"help": "Percentage of the training rows held out for validation when no validation split "
+                  "exists (pretraining takes the last rows, finetuning a random sample)."},
+    )  # fmt: skip
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Use only the first N training rows (quick runs, debugging)."}
+    )
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "Use only the first N validation / test rows."}
+    )
+    preprocessing_num_workers: int | None = field(
+        default=None, metadata={"help": "Processes for tokenization (datasets.map num_proc)."}
+    )
+
+
+@dataclass
+class LoraArguments:
+    """LoRA through peft (TRL's flag names)."""
+
+    use_peft: bool = field(default=False, metadata={"help": "Train LoRA adapters instead of all weights."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling numerator (scale = alpha / r)."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA input."})
+    lora_target_modules: list[str] = field(
+        default_factory=lambda: ["c_attn", "c_proj", "c_fc"],
+        metadata={"help": "Module names that get adapters (GPT-2's names: c_attn, c_proj, c_fc)."},
+    )
+    merge_adapter: bool = field(
+        default=False,
+        metadata={"help": "Merge the trained adapter into the weights and save a plain model (else: the adapter)."},
+    )
+
+
+@dataclass
+class RunArguments:
+    """Run control that TrainingArguments does not (or no longer) offer."""
+
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Replace a previous run in --output_dir (its checkpoints are deleted)."}
+    )
+    max_train_seconds: float | None = field(
+        default=None,
+        metadata={"help": "Stop training after this many seconds of wall-clock time; the learning-rate schedule "
+                  "then runs on elapsed time instead of steps, so it ends decayed."},
+    )  # fmt: skip
+
+
+def parse_recipe_args(dataclass_types: tuple[type, ...], defaults: dict[str, Any], args: list[str] | None = None):
+    """Parse flags (or one .json/.yaml file) into `dataclass_types`; `defaults` replace the dataclass defaults.
+
+    The recipe's defaults (e.g. `output_dir`, a learning rate that suits small models) apply both to flags and
+    to a config file; anything the user gives wins. `use_cpu` defaults to True when no GPU is present, which
+    two-process DDP on CPU needs.
+    """
+    argv = sys.argv[1:] if args is None else list(args)
+    defaults = {"use_cpu": not torch.cuda.is_available(), **defaults}
+    parser = HfArgumentParser(dataclass_types)
+    if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")):
+        path = Path(argv[0])
+        if not path.is_file():
+            raise FileNotFoundError(f"argument file {path} does not exist")
+        text = path.read_text(encoding="utf-8")
+        values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        if not isinstance(values, dict):
+            raise ValueError(f"{path} must hold a mapping of argument names to values, got {type(values).__name__}")
+        return parser.parse_dict({**defaults, **values})
+    parser.set_defaults(**defaults)
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+def setup_logging(training_args) -> None:
+    """INFO logs on the main process (WARNING on the others); transformers' level from --log_level."""
+    import logging
+
+    import transformers
+
+    level = logging.INFO if training_args.should_log else logging.WARNING
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S", level=level)
+    transformers.utils.logging.set_verbosity(training_args.get_process_log_level())

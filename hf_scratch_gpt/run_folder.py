@@ -1,0 +1,82 @@
+"""Stage 5 (before training): make sure a run never silently overwrites another, and find where to resume.
+
+Rules, checked by every process before anything is written:
+
+- `--output_dir` that holds files: refused, unless `--overwrite_output_dir` (its old `checkpoint-*` folders are
+  deleted so a later resume cannot pick them up) or `--resume_from_checkpoint`.
+- `--resume_from_checkpoint PATH` resumes from that checkpoint; `--resume_from_checkpoint last` (or `true`)
+  resumes from the newest *complete* checkpoint in `--output_dir` (one whose `trainer_state.json` was written,
+  so a run killed while saving resumes from the checkpoint before).
+
+Usage:
+
+    resume = prepare_output_dir(
+        training_args.output_dir, run_args.overwrite_output_dir, training_args.resume_from_checkpoint
+    )
+    trainer.train(resume_from_checkpoint=resume)
+"""
+
+import re
+import shutil
+from pathlib import Path
+
+from accelerate import PartialState
+
+TRAINER_STATE = "trainer_state.json"
+CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
+RESUME_LATEST = {"last", "latest", "true", "yes", "1"}
+
+
+def checkpoints(output_dir: str | Path) -> list[Path]:
+    """The complete checkpoints in `output_dir`, oldest (lowest step) first."""
+    output_dir = Path(output_dir)
+    if not output_dir.is_dir():
+        return []
+    found = [
+        (int(match.group(1)), path)
+        for path in output_dir.iterdir()
+        if (match := CHECKPOINT_PATTERN.match(path.name)) and (path / TRAINER_STATE).is_file()
+    ]
+    return [path for _, path in sorted(found)]
+
+
+def prepare_output_dir(output_dir: str | Path, overwrite: bool, resume_from_checkpoint: str | None) -> str | None:
+    """Check `output_dir` against the rules above; return the checkpoint folder to resume from (or None).
+
+    Every process checks, then all wait for each other, so no process sees files another one just wrote.
+    Only the main process deletes anything.
+    """
+    resume = _check_output_dir(Path(output_dir), overwrite, resume_from_checkpoint, PartialState().is_main_process)
+    PartialState().wait_for_everyone()
+    return resume
+
+
+def _check_output_dir(output_dir: Path, overwrite: bool, resume_from_checkpoint: str | None, is_main: bool):
+    if resume_from_checkpoint is not None:
+        if resume_from_checkpoint.lower() in RESUME_LATEST:
+            found = checkpoints(output_dir)
+            if not found:
+                raise ValueError(
+                    f"--resume_from_checkpoint {resume_from_checkpoint}: no complete checkpoint-* folder (one with "
+                    f"{TRAINER_STATE}) in {output_dir}; start a new run without --resume_from_checkpoint"
+                )
+            return str(found[-1])
+        checkpoint = Path(resume_from_checkpoint)
+        if not (checkpoint / TRAINER_STATE).is_file():
+            raise ValueError(
+                f"--resume_from_checkpoint {checkpoint} is not a complete checkpoint (no {TRAINER_STATE} in it); "
+                f"pass a checkpoint-* folder, or 'last' for the newest one in --output_dir"
+            )
+        return str(checkpoint)
+    existing = sorted(path.name for path in output_dir.iterdir()) if output_dir.is_dir() else []
+    if existing and not overwrite:
+        shown = ", ".join(existing[:6]) + (", ..." if len(existing) > 6 else "")
+        raise FileExistsError(
+            f"--output_dir {output_dir} already holds another run ({shown}). Pass --overwrite_output_dir to "
+            f"replace it, --resume_from_checkpoint last to continue it, or choose another --output_dir."
+        )
+    if existing and is_main:
+        for path in output_dir.iterdir():
+            if CHECKPOINT_PATTERN.match(path.name) and path.is_dir():
+                shutil.rmtree(path)
+    return None

@@ -1,0 +1,325 @@
+"""Finetune a pretrained GPT as a text classifier (the book's spam classifier, chapter 6, and any other labels).
+
+Starts from a checkpoint (ours, e.g. outputs/pretrain, or GPT-2: a `gpt2` folder is converted on the fly),
+puts a `score` head on the last real token (ScratchGPTForSequenceClassification), and trains all weights, only
+the last block + final LayerNorm + head (`--trainable_layers last_block`, as the book does), only the head, or
+LoRA adapters (`--use_peft`). Reports accuracy and F1 on validation and test, writes test_predictions.jsonl.
+
+The book's balanced spam split (1045 / 149 / 300 rows) from the raw SMS Spam Collection:
+
+    python recipes/finetune_classifier.py --model_name_or_path outputs/pretrain \\
+        --train_file ../shared/data/SMSSpamCollection --book_spam_split --output_dir outputs/spam
+
+Your own files with `text` and `label` columns (csv / tsv / json / jsonl / parquet; a headerless
+`label<TAB>text` file works too); missing validation / test splits are drawn at random from the training rows:
+
+    python recipes/finetune_classifier.py --model_name_or_path outputs/pretrain --train_file reviews.csv \\
+        --text_column_name review --label_column_name sentiment --balance_classes --use_peft --lora_r 8
+
+Every TrainingArguments flag passes through; `accelerate launch` works as for recipes/pretrain.py.
+"""
+
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from transformers import (
+    AutoConfig,
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    TrainingArguments,
+    set_seed,
+)
+
+from hf_scratch_gpt import ScratchGPTForSequenceClassification
+from hf_scratch_gpt.classify_data import (
+    balance_classes,
+    book_spam_split,
+    encode_labels,
+    label_names,
+    tokenize_for_classification,
+)
+from hf_scratch_gpt.data import carve_splits, load_raw_datasets, require_columns
+from hf_scratch_gpt.lora import apply_lora, count_parameters, finish_lora
+from hf_scratch_gpt.metrics import load_metric
+from hf_scratch_gpt.presets import parse_config_overrides
+from hf_scratch_gpt.recipe_args import (
+    DataArguments,
+    LoraArguments,
+    ModelArguments,
+    RunArguments,
+    parse_recipe_args,
+    setup_logging,
+)
+from hf_scratch_gpt.reporting import LOSS_PLOT, CardInfo, save_loss_plot, write_model_card
+from hf_scratch_gpt.run_folder import prepare_output_dir
+from hf_scratch_gpt.training import RecipeTrainer
+
+logger = logging.getLogger("finetune_classifier")
+
+TRAINABLE_LAYERS = ("all", "last_block", "head")
+DEFAULTS = {
+    "output_dir": "outputs/classifier",
+    "per_device_train_batch_size": 8,
+    "per_device_eval_batch_size": 32,
+    "learning_rate": 5e-5,
+    "num_train_epochs": 5,
+    "weight_decay": 0.1,
+    "warmup_steps": 0.1,
+    "eval_strategy": "epoch",
+    "save_strategy": "epoch",
+    "save_total_limit": 2,
+    "logging_steps": 10,
+    "report_to": "none",
+    "ddp_find_unused_parameters": False,
+}
+
+
+@dataclass
+class ClassifierArguments:
+    """Flags of this recipe only."""
+
+    label_column_name: str = field(default="label", metadata={"help": "Column holding the class labels."})
+    test_split_percentage: float = field(
+        default=20.0, metadata={"help": "Percentage of training rows held out as test set when none is given."}
+    )
+    book_spam_split: bool = field(
+        default=False,
+        metadata={"help": "--train_file is the SMS Spam Collection: build the book's balanced 1045/149/300 split."},
+    )
+    balance_classes: bool = field(
+        default=False, metadata={"help": "Downsample the training split to the same number of rows per class."}
+    )
+    trainable_layers: str = field(
+        default="all",
+        metadata={"help": "Weights to train without LoRA: all, last_block (last block + ln_f + head), head."},
+    )
+    max_seq_length: int | None = field(
+        default=None,
+        metadata={"help": "Longer texts keep their first max_seq_length tokens (with a warning). Default: the "
+                  "model's context."},
+    )  # fmt: skip
+    report_train_accuracy: bool = field(
+        default=False, metadata={"help": "Also evaluate the training split after training (train_eval_*)."}
+    )
+
+
+def main(args: list[str] | None = None) -> dict:
+    model_args, data_args, cls_args, lora_args, run_args, training_args = parse_recipe_args(
+        (ModelArguments, DataArguments, ClassifierArguments, LoraArguments, RunArguments, TrainingArguments),
+        DEFAULTS,
+        args,
+    )
+    setup_logging(training_args)
+    if not model_args.model_name_or_path:
+        raise ValueError("--model_name_or_path is required: the pretrained checkpoint to finetune (e.g. outputs/pretrain)")
+    if cls_args.trainable_layers not in TRAINABLE_LAYERS:
+        raise ValueError(f"--trainable_layers must be one of {TRAINABLE_LAYERS}, got {cls_args.trainable_layers!r}")
+    resume = prepare_output_dir(
+        training_args.output_dir, run_args.overwrite_output_dir, training_args.resume_from_checkpoint
+    )
+    set_seed(training_args.seed)
+    output_dir = Path(training_args.output_dir)
+    text_column, label_column = data_args.text_column_name, cls_args.label_column_name
+
+    # 1. Data: text + label columns in train / validation / test splits.
+    if cls_args.book_spam_split:
+        if not data_args.train_file:
+            raise ValueError("--book_spam_split needs --train_file pointing at the SMSSpamCollection file")
+        raw = book_spam_split(data_args.train_file)
+        text_column, label_column = "text", "label"
+    else:
+        raw = load_raw_datasets(data_args, expected_columns=(label_column, text_column))
+        raw = carve_splits(
+            raw, data_args.validation_split_percentage, cls_args.test_split_percentage, True, training_args.seed
+        )
+    flags = {text_column: "--text_column_name", label_column: "--label_column_name"}
+    for split, dataset in raw.items():
+        require_columns(dataset, [text_column, label_column], split, flags)
+    if cls_args.balance_classes:
+        raw["train"] = balance_classes(raw["train"], label_column, training_args.seed)
+    label_list = label_names(raw["train"], label_column)
+    if len(label_list) < 2:
+        raise ValueError(f"the training split has a single label {label_list}: a classifier needs at least two")
+    raw = encode_labels(raw, label_column, label_list)
+    logger.info("labels %s; rows %s", label_list, {split: len(dataset) for split, dataset in raw.items()})
+
+    # 2. Tokenizer and model: the checkpoint's body, a new `score` head for these labels.
+    tokenizer = AutoTokenizer.from_pretrained(
+        model_args.tokenizer_name or model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code
+    )
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = load_classifier(model_args, label_list, tokenizer.pad_token_id)
+    context = model.config.n_positions
+    max_length = cls_args.max_seq_length or context
+    if max_length > context:
+        raise ValueError(f"--max_seq_length {max_length} is above the model's context (n_positions {context})")
+    if lora_args.use_peft:
+        model = apply_lora(model, lora_args, task_type="SEQ_CLS")
+    else:
+        freeze_for(model, cls_args.trainable_layers)
+    parameters = count_parameters(model)
+    logger.info("trainable parameters: %s of %s", f"{parameters['trainable_params']:,}", f"{parameters['total_params']:,}")
+
+    # 3. Tokenize (longer texts are truncated with a warning).
+    with training_args.main_process_first(desc="tokenizing"):
+        tokenized = tokenize_for_classification(
+            raw, tokenizer, text_column, max_length, num_proc=data_args.preprocessing_num_workers
+        )
+    columns = ["input_ids", "attention_mask", "labels"]
+    tokenized = tokenized.select_columns(columns)
+
+    # 4. Train, with accuracy and F1 on the validation split after each epoch.
+    trainer = RecipeTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=tokenized["train"],
+        eval_dataset=tokenized["validation"],
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=metrics_function(len(label_list)),
+        max_train_seconds=run_args.max_train_seconds,
+    )
+    train_result = trainer.train(resume_from_checkpoint=resume)
+
+    # 5. Evaluate on validation and test, write the test predictions, save.
+    metrics = {**train_result.metrics, **trainer.evaluate()}
+    if cls_args.report_train_accuracy:
+        metrics.update(trainer.evaluate(tokenized["train"], metric_key_prefix="train_eval"))
+    predictions = trainer.predict(tokenized["test"], metric_key_prefix="test")
+    metrics.update(predictions.metrics)
+    metrics.update({**parameters, "world_size": training_args.world_size, "labels": label_list})
+    model = finish_lora(trainer.model, lora_args.merge_adapter) if lora_args.use_peft else trainer.model
+    model.config.use_cache = True  # the Trainer turned the KV cache off for training
+    if trainer.is_world_process_zero():
+        model.save_pretrained(output_dir)
+        tokenizer.save_pretrained(output_dir)
+        write_predictions(output_dir / "test_predictions.jsonl", raw["test"], text_column, label_list, predictions)
+    trainer.save_metrics("all", metrics)
+    trainer.save_state()
+    if trainer.is_world_process_zero():
+        write_model_card(
+            output_dir,
+            CardInfo(
+                model_name=output_dir.name,
+                pipeline_tag="text-classification",
+                summary=f"A GPT text classifier ({len(label_list)} classes: {', '.join(label_list)}) finetuned from "
+                f"`{model_args.model_name_or_path}` with hf_scratch_gpt ({describe_training(cls_args, lora_args)}).",
+                metrics={k: v for k, v in metrics.items() if k.endswith(("accuracy", "_f1", "_loss"))},
+                data=data_args.dataset_name or f"local files: {data_args.train_file}"
+                + (" (the book's balanced spam split)" if cls_args.book_spam_split else ""),
+                dataset=data_args.dataset_name,
+                base_model=model_args.model_name_or_path,
+                hyperparameters={
+                    "training": describe_training(cls_args, lora_args),
+                    "trainable parameters": f"{parameters['trainable_params']:,} of {parameters['total_params']:,}",
+                    "learning_rate": training_args.learning_rate,
+                    "epochs": training_args.num_train_epochs,
+                    "batch size per device": training_args.per_device_train_batch_size,
+                    "max_seq_length": max_length,
+                },
+                usage=USAGE.format(path=output_dir.as_posix()),
+                command=["recipes/finetune_classifier.py", *(sys.argv[1:] if args is None else args)],
+            ),
+        )
+        save_loss_plot(trainer.state.log_history, output_dir / LOSS_PLOT, title=f"finetuning {output_dir.name}")
+        logger.info(
+            "accuracy: validation %.4f, test %.4f; F1: validation %.4f, test %.4f",
+            metrics["eval_accuracy"], metrics["test_accuracy"], metrics["eval_f1"], metrics["test_f1"],
+        )  # fmt: skip
+    if training_args.push_to_hub:
+        trainer.push_to_hub()
+    return metrics
+
+
+USAGE = """from transformers import pipeline
+
+classifier = pipeline("text-classification", model="{path}", trust_remote_code=True)
+print(classifier("You are a winner! Claim your free prize now"))"""
+
+
+def load_classifier(model_args: ModelArguments, label_list: list[str], pad_token_id: int):
+    """ScratchGPTForSequenceClassification from our checkpoint, or from a GPT-2 checkpoint (converted)."""
+    label_config = {
+        "num_labels": len(label_list),
+        "id2label": dict(enumerate(label_list)),
+        "label2id": {name: index for index, name in enumerate(label_list)},
+        "pad_token_id": pad_token_id,
+        **parse_config_overrides(model_args.config_overrides),
+    }
+    path = model_args.model_name_or_path
+    config = AutoConfig.from_pretrained(path, trust_remote_code=model_args.trust_remote_code)
+    if config.model_type == "gpt2":
+        from hf_scratch_gpt.convert import from_gpt2
+
+        causal = from_gpt2(path)
+        for key, value in label_config.items():
+            setattr(causal.config, key, value)
+        model = ScratchGPTForSequenceClassification(causal.config)
+        model.transformer.load_state_dict(causal.transformer.state_dict())
+        return model
+    if config.model_type != "scratch_gpt":
+        raise ValueError(f"{path} is a {config.model_type!r} model; this recipe finetunes ScratchGPT or GPT-2 checkpoints")
+    return ScratchGPTForSequenceClassification.from_pretrained(path, **label_config)
+
+
+def freeze_for(model: ScratchGPTForSequenceClassification, trainable_layers: str) -> None:
+    """Freeze all but the chosen part: everything, the last block + ln_f + score (the book), or score alone."""
+    if trainable_layers == "all":
+        return
+    model.requires_grad_(False)
+    trained = [model.score]
+    if trainable_layers == "last_block":
+        trained += [model.transformer.h[-1], model.transformer.ln_f]
+    for module in trained:
+        module.requires_grad_(True)
+
+
+def describe_training(cls_args: ClassifierArguments, lora_args: LoraArguments) -> str:
+    if lora_args.use_peft:
+        merged = ", merged" if lora_args.merge_adapter else ""
+        return f"LoRA r={lora_args.lora_r} alpha={lora_args.lora_alpha} on {lora_args.lora_target_modules}{merged}"
+    return {"all": "all weights", "last_block": "last block + final LayerNorm + head", "head": "head only"}[
+        cls_args.trainable_layers
+    ]
+
+
+def metrics_function(num_labels: int):
+    """compute_metrics for the Trainer: accuracy and F1 (binary for two classes, macro otherwise)."""
+    accuracy, f1 = load_metric("accuracy"), load_metric("f1")
+    average = "binary" if num_labels == 2 else "macro"
+
+    def compute(eval_prediction) -> dict[str, float]:
+        logits, labels = eval_prediction
+        predictions = np.argmax(logits, axis=-1)
+        return {
+            **accuracy.compute(predictions=predictions, references=labels),
+            **f1.compute(predictions=predictions, references=labels, average=average),
+        }
+
+    return compute
+
+
+def write_predictions(path: Path, dataset, text_column: str, label_list: list[str], predictions) -> None:
+    """One JSON line per test row: text, label, predicted label and the predicted class's probability."""
+    logits = predictions.predictions
+    probabilities = np.exp(logits - logits.max(-1, keepdims=True))
+    probabilities /= probabilities.sum(-1, keepdims=True)
+    predicted = probabilities.argmax(-1)
+    with path.open("w", encoding="utf-8") as handle:
+        for row, label_id, predicted_id, probs in zip(dataset, predictions.label_ids, predicted, probabilities, strict=True):
+            record = {
+                "text": row[text_column],
+                "label": label_list[int(label_id)],
+                "predicted": label_list[int(predicted_id)],
+                "probability": round(float(probs[predicted_id]), 6),
+            }
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    main()

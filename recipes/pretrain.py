@@ -1,0 +1,343 @@
+"""Pretrain a GPT from scratch (the project's main job): tokenizer -> packed blocks -> next-token prediction.
+
+With no data flags it trains our byte-level BPE tokenizer and a small ScratchGPT on the built-in default corpus
+(Python's own help texts, present on every machine) in a few minutes on a 2-core CPU, reports validation loss,
+perplexity, nats per character and bits per byte, and prints a sample generation:
+
+    python recipes/pretrain.py
+
+Your own text (first 90% of the rows train, last 10% validate, unless --validation_file is given):
+
+    python recipes/pretrain.py --train_file ../shared/data/tinyshakespeare.txt --vocab_size 2048 \\
+        --model_size small --block_size 256 --max_train_seconds 300 --bf16 --output_dir outputs/shakespeare
+
+A Hub dataset (online): `--dataset_name wikitext --dataset_config_name wikitext-2-raw-v1`. A bigger model:
+`--model_size gpt2` or `--config_overrides "n_layer=8,n_embd=512"`. Continue pretraining a checkpoint:
+`--model_name_or_path DIR`. Resume a killed run: add `--resume_from_checkpoint last`. Every TrainingArguments
+flag passes through (`--learning_rate`, `--max_steps`, `--bf16`, `--push_to_hub` ...), or give one .json/.yaml
+file with all arguments. Two processes (DDP on CPU) or GPUs:
+
+    accelerate launch --config_file recipes/configs/cpu_ddp_2proc.yaml recipes/pretrain.py
+    accelerate launch --config_file recipes/configs/multi_gpu_ddp.yaml recipes/pretrain.py --model_size gpt2
+
+The output folder holds the model (safetensors + config with the trust_remote_code files), tokenizer,
+generation config, train/eval/all_results.json, README.md (model card) and loss.png.
+"""
+
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from accelerate import PartialState
+from accelerate.utils import broadcast_object_list
+from datasets import DatasetDict
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    GenerationConfig,
+    TrainingArguments,
+    default_data_collator,
+    set_seed,
+)
+
+from hf_scratch_gpt import ScratchGPTConfig, ScratchGPTForCausalLM
+from hf_scratch_gpt.data import load_raw_datasets, require_columns, split_off, text_to_dataset
+from hf_scratch_gpt.lm_data import pack_function, text_units, tokenize_function
+from hf_scratch_gpt.lora import count_parameters
+from hf_scratch_gpt.presets import parse_config_overrides, preset_config_kwargs
+from hf_scratch_gpt.recipe_args import (
+    DataArguments,
+    ModelArguments,
+    RunArguments,
+    parse_recipe_args,
+    setup_logging,
+)
+from hf_scratch_gpt.reporting import LOSS_PLOT, CardInfo, save_loss_plot, write_model_card
+from hf_scratch_gpt.run_folder import prepare_output_dir
+from hf_scratch_gpt.training import RecipeTrainer
+
+logger = logging.getLogger("pretrain")
+
+DEFAULT_CORPUS = "the built-in default corpus (Python's pydoc help texts, hf_scratch_gpt.default_corpus)"
+
+# CPU-friendly defaults for a few-M-parameter model; any flag or config-file value replaces them.
+DEFAULTS = {
+    "output_dir": "outputs/pretrain",
+    "per_device_train_batch_size": 16,
+    "per_device_eval_batch_size": 32,
+    "learning_rate": 2e-3,
+    "lr_scheduler_type": "cosine",
+    "warmup_steps": 30,
+    "weight_decay": 0.1,
+    "adam_beta2": 0.99,
+    "num_train_epochs": 2,
+    "eval_strategy": "steps",
+    "eval_steps": 100,
+    "logging_steps": 10,
+    "save_steps": 200,
+    "save_total_limit": 2,
+    "report_to": "none",
+    "ddp_find_unused_parameters": False,
+}
+
+
+@dataclass
+class PretrainArguments:
+    """Flags of this recipe only."""
+
+    block_size: int | None = field(
+        default=None, metadata={"help": "Tokens per training block (default: the model's context, n_positions)."}
+    )
+    vocab_size: int = field(
+        default=4096, metadata={"help": "Vocabulary size of the BPE tokenizer trained when no tokenizer is given."}
+    )
+    eos_between_rows: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Append EOS after each row. Default: no for .txt files and the default corpus (rows are lines "
+            "of one text), yes otherwise (rows are documents)."
+        },
+    )
+    sample_prompt: str | None = field(
+        default=None, metadata={"help": "Prompt of the sample printed at the end (default: a validation line)."}
+    )
+    sample_max_new_tokens: int = field(default=100, metadata={"help": "Length of that sample, in tokens."})
+
+
+def main(args: list[str] | None = None) -> dict:
+    model_args, data_args, pretrain_args, run_args, training_args = parse_recipe_args(
+        (ModelArguments, DataArguments, PretrainArguments, RunArguments, TrainingArguments), DEFAULTS, args
+    )
+    setup_logging(training_args)
+    resume = prepare_output_dir(
+        training_args.output_dir, run_args.overwrite_output_dir, training_args.resume_from_checkpoint
+    )
+    set_seed(training_args.seed)
+    output_dir = Path(training_args.output_dir)
+
+    # 1. Raw text: a Hub dataset, local files, or the built-in default corpus; a validation split is carved
+    #    from the end of the training rows when none is given.
+    has_data = data_args.dataset_name or data_args.train_file
+    if has_data:
+        raw = load_raw_datasets(data_args)
+    else:
+        from hf_scratch_gpt.default_corpus import default_corpus_text
+
+        raw = DatasetDict({"train": text_to_dataset(default_corpus_text(), data_args.text_column_name)})
+    if "validation" not in raw:
+        held_out = split_off(raw["train"], data_args.validation_split_percentage, shuffle=False)
+        raw = DatasetDict({**raw, **held_out})
+    text_column = data_args.text_column_name
+    for split in ("train", "validation"):
+        require_columns(raw[split], [text_column], split, {text_column: "--text_column_name"})
+    rows_are_lines = not data_args.dataset_name and str(data_args.train_file or ".txt").endswith(".txt")
+    eos_between_rows = (not rows_are_lines) if pretrain_args.eos_between_rows is None else pretrain_args.eos_between_rows
+
+    # 2. Model shape, checked before any work: a checkpoint's config, or a named size plus overrides.
+    overrides = parse_config_overrides(model_args.config_overrides)
+    if model_args.model_name_or_path:
+        config = AutoConfig.from_pretrained(
+            model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code, **overrides
+        )
+    else:
+        config = ScratchGPTConfig(**preset_config_kwargs(model_args.model_size, model_args.config_overrides))
+    context = config.n_positions
+    block_size = pretrain_args.block_size or context
+    if block_size > context:
+        raise ValueError(
+            f"--block_size {block_size} is above the model's context (n_positions {context}); lower --block_size, "
+            f"or for a new model raise it with --config_overrides n_positions={block_size}"
+        )
+
+    # 3. Tokenizer: the checkpoint's when resuming, a given one, or our BPE trained on the training split
+    #    (by the main process; the others receive it, so nothing is written before training starts).
+    started = time.perf_counter()
+    given_tokenizer = model_args.tokenizer_name or model_args.model_name_or_path
+    if resume or given_tokenizer:
+        tokenizer = AutoTokenizer.from_pretrained(resume or given_tokenizer, trust_remote_code=model_args.trust_remote_code)
+    else:
+        tokenizer = None
+        if PartialState().is_main_process:
+            from hf_scratch_gpt.train_tokenizer import train_tokenizer
+
+            logger.info("training a byte-level BPE tokenizer (vocab %d) on the training split", pretrain_args.vocab_size)
+            tokenizer = train_tokenizer(texts=list(raw["train"][text_column]), vocab_size=pretrain_args.vocab_size)
+        if training_args.world_size > 1:
+            shared = [tokenizer]
+            broadcast_object_list(shared, from_process=0)
+            tokenizer = shared[0]
+    tokenizer.model_max_length = context
+    tokenizer_seconds = time.perf_counter() - started
+
+    # 4. Model: the checkpoint to continue, or a new ScratchGPT sized for the tokenizer.
+    if model_args.model_name_or_path:
+        model = AutoModelForCausalLM.from_pretrained(
+            model_args.model_name_or_path, config=config, trust_remote_code=model_args.trust_remote_code
+        )
+    else:
+        config.vocab_size = len(tokenizer)
+        config.bos_token_id, config.eos_token_id = tokenizer.bos_token_id, tokenizer.eos_token_id
+        config.pad_token_id = tokenizer.pad_token_id
+        model = ScratchGPTForCausalLM(config)
+    if len(tokenizer) > model.config.vocab_size:
+        raise ValueError(
+            f"the tokenizer has {len(tokenizer)} tokens but the model only {model.config.vocab_size} embeddings; "
+            f"use the model's own tokenizer or a model with a larger vocab_size"
+        )
+
+    # 5. Tokenize and pack into blocks (once, on the main process first; the others reuse the cache).
+    with training_args.main_process_first(desc="tokenizing and packing"):
+        blocks = {}
+        for split in ("train", "validation"):
+            tokenized = raw[split].map(
+                tokenize_function(tokenizer, text_column, eos_between_rows, count_chars=split == "validation"),
+                batched=True,
+                remove_columns=raw[split].column_names,
+                num_proc=data_args.preprocessing_num_workers,
+                desc=f"tokenizing {split}",
+            )
+            blocks[split] = tokenized.map(
+                pack_function(block_size),
+                batched=True,
+                batch_size=10_000,
+                remove_columns=tokenized.column_names,
+                num_proc=data_args.preprocessing_num_workers,
+                desc=f"packing {split} into blocks of {block_size}",
+            )
+            if len(blocks[split]) == 0:
+                raise ValueError(
+                    f"the {split} text has fewer than --block_size={block_size} tokens, so not one block fits; "
+                    f"lower --block_size or give more {split} text"
+                )
+    units = text_units(blocks["validation"])
+    blocks["validation"] = blocks["validation"].remove_columns(["n_chars", "n_bytes"])
+    logger.info(
+        "%d training and %d validation blocks of %d tokens; validation covers %d characters",
+        len(blocks["train"]), len(blocks["validation"]), block_size, units.n_chars,
+    )  # fmt: skip
+
+    # 6. Train.
+    model.generation_config = GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        do_sample=True,
+        temperature=0.8,
+        top_k=50,
+        max_new_tokens=pretrain_args.sample_max_new_tokens,
+    )
+    trainer = RecipeTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=blocks["train"],
+        eval_dataset=blocks["validation"],
+        processing_class=tokenizer,
+        data_collator=default_data_collator,
+        max_train_seconds=run_args.max_train_seconds,
+        eval_text_units=units,
+    )
+    train_result = trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model()  # model, config + code files, generation config, tokenizer
+
+    # 7. Evaluate and report.
+    metrics = {
+        **train_result.metrics,
+        **trainer.evaluate(),
+        **count_parameters(model),
+        "world_size": training_args.world_size,
+        "block_size": block_size,
+        "vocab_size": len(tokenizer),
+        "train_tokens_per_epoch": len(blocks["train"]) * block_size,
+        "validation_chars": units.n_chars,
+        "validation_bytes": units.n_bytes,
+        "tokenizer_seconds": round(tokenizer_seconds, 2),
+        "global_step": trainer.state.global_step,
+        "resumed_from_step": resume_step(resume),
+        "stopped_by_time_budget": bool(trainer.time_budget and trainer.time_budget.stopped_at_step is not None),
+    }
+    trainer.save_metrics("all", metrics)
+    trainer.save_state()
+    if trainer.is_world_process_zero():
+        local_files = ", ".join(Path(p).name for p in (data_args.train_file, data_args.validation_file) if p)
+        tokenizer_note = (
+            f"the tokenizer of {given_tokenizer}"
+            if given_tokenizer
+            else f"its own byte-level BPE tokenizer ({len(tokenizer)} tokens) trained on the same text"
+        )
+        write_model_card(
+            output_dir,
+            CardInfo(
+                model_name=output_dir.name,
+                pipeline_tag="text-generation",
+                summary=f"A {metrics['total_params'] / 1e6:.1f}M-parameter GPT (ScratchGPT: GPT-2's architecture, "
+                f"written from scratch in hf_scratch_gpt) pretrained with next-token prediction, with {tokenizer_note}.",
+                metrics={name: metrics[name] for name in HEADLINE_METRICS if name in metrics},
+                data=data_args.dataset_name or (f"local files: {local_files}" if local_files else DEFAULT_CORPUS),
+                dataset=data_args.dataset_name,
+                base_model=model_args.model_name_or_path,
+                hyperparameters=hyperparameters(model.config, training_args, block_size, metrics),
+                usage=USAGE.format(path=output_dir.as_posix()),
+                command=["recipes/pretrain.py", *(sys.argv[1:] if args is None else args)],
+            ),
+        )
+        save_loss_plot(trainer.state.log_history, output_dir / LOSS_PLOT, title=f"pretraining {output_dir.name}")
+        print_sample(trainer.model, tokenizer, pretrain_args.sample_prompt or first_line(raw["validation"], text_column))
+        logger.info(
+            "validation: loss %.4f, perplexity %.2f, %.4f nats per character, %.4f bits per byte",
+            metrics["eval_loss"], metrics["eval_perplexity"], metrics["eval_nats_per_char"], metrics["eval_bits_per_byte"],
+        )  # fmt: skip
+    if training_args.push_to_hub:
+        trainer.push_to_hub()
+    return metrics
+
+
+HEADLINE_METRICS = ("eval_loss", "eval_perplexity", "eval_nats_per_char", "eval_bits_per_byte", "train_loss")
+USAGE = """from transformers import pipeline
+
+generator = pipeline("text-generation", model="{path}", trust_remote_code=True)
+print(generator("To be, or not to be", max_new_tokens=50)[0]["generated_text"])"""
+
+
+def resume_step(checkpoint: str | None) -> int:
+    return int(Path(checkpoint).name.rsplit("-", 1)[-1]) if checkpoint else 0
+
+
+def hyperparameters(config, training_args: TrainingArguments, block_size: int, metrics: dict) -> dict:
+    return {
+        "model": f"{config.n_layer} layers, {config.n_head} heads, n_embd {config.n_embd}, vocab {config.vocab_size}",
+        "parameters": f"{metrics['total_params']:,}",
+        "block_size": block_size,
+        "batch size per device": training_args.per_device_train_batch_size,
+        "processes": training_args.world_size,
+        "learning_rate": training_args.learning_rate,
+        "schedule": training_args.lr_scheduler_type.value,
+        "optimizer steps": metrics["global_step"],
+        "bf16": training_args.bf16,
+    }
+
+
+def first_line(dataset, text_column: str) -> str:
+    """The first non-blank validation line, cut to a few words: the default sample prompt."""
+    line = next((text.strip() for text in dataset[text_column][:200] if text.strip()), "The")
+    return " ".join(line.split()[:6])
+
+
+@torch.no_grad()
+def print_sample(model, tokenizer, prompt: str) -> None:
+    model.eval()
+    inputs = tokenizer(prompt, return_tensors="pt").to(model.device)
+    torch.manual_seed(0)
+    output = model.generate(**inputs)
+    text = tokenizer.decode(output[0], skip_special_tokens=True)
+    n_new = output.shape[1] - inputs["input_ids"].shape[1]
+    print(f"\n===== sample (prompt {prompt!r}, {n_new} new tokens) =====")
+    print(text)
+    print("=" * 40)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""Instruction finetuning: response-only labels against hand-built examples, the collator, the recipe end to end."""
+
+import json
+
+import pytest
+import torch
+from datasets import Dataset
+from huggingface_hub import ModelCard
+from recipe_helpers import FAST_ARGS, ascii_text, instruction_records, load_recipe, make_checkpoint
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+import hf_scratch_gpt  # noqa: F401  (registers the Auto classes)
+from hf_scratch_gpt.instruct_data import IGNORE_INDEX, InstructCollator, alpaca_to_messages, to_messages, tokenize_function
+
+instruct = load_recipe("finetune_instruct")
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    return make_checkpoint(tmp_path_factory.mktemp("base") / "ckpt", ascii_text(20_000))
+
+
+@pytest.fixture(scope="module")
+def tokenizer(checkpoint):
+    return AutoTokenizer.from_pretrained(checkpoint)
+
+
+def test_labels_are_ignored_exactly_on_the_prompt(tokenizer):
+    """Hand-built: the prompt text as the chat template documents it, then the response and EOS."""
+    messages = alpaca_to_messages("Name a colour.", "", "Blue is a colour.")
+    prompt = "### User:\nName a colour.\n\n### Assistant:\n"
+    prompt_ids = tokenizer(prompt)["input_ids"]
+    response_ids = tokenizer("Blue is a colour.")["input_ids"] + [tokenizer.eos_token_id]
+    tail_ids = tokenizer("\n\n")["input_ids"]
+    example = tokenize_function(tokenizer)({"messages": messages})
+    assert example["input_ids"] == prompt_ids + response_ids + tail_ids
+    assert example["labels"] == [IGNORE_INDEX] * len(prompt_ids) + response_ids + [IGNORE_INDEX] * len(tail_ids)
+
+
+def test_alpaca_input_and_system_prompt_and_multi_turn_chat(tokenizer):
+    messages = alpaca_to_messages("Add them.", "2 and 3", "5", system_prompt="Be brief.")
+    assert messages == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Add them.\n\n2 and 3"},
+        {"role": "assistant", "content": "5"},
+    ]
+    chat = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello."},
+        {"role": "user", "content": "Bye"},
+        {"role": "assistant", "content": "Goodbye."},
+    ]
+    example = tokenize_function(tokenizer)({"messages": chat})
+    learned = [token for token in example["labels"] if token != IGNORE_INDEX]
+    eos = [tokenizer.eos_token_id]
+    assert learned == tokenizer("Hello.")["input_ids"] + eos + tokenizer("Goodbye.")["input_ids"] + eos
+
+
+def test_collator_pads_with_ignored_labels():
+    collate = InstructCollator(pad_token_id=0)
+    batch = collate([{"input_ids": [5, 6, 7], "labels": [-100, 6, 7]}, {"input_ids": [8], "labels": [8]}])
+    assert batch["input_ids"].tolist() == [[5, 6, 7], [8, 0, 0]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+    assert batch["labels"].tolist() == [[-100, 6, 7], [8, -100, -100]]
+    assert batch["input_ids"].dtype == torch.long
+
+
+def test_records_without_known_columns_are_an_error():
+    with pytest.raises(ValueError, match=r"neither a 'messages' column.*columns found are \['question', 'answer'\]"):
+        to_messages(Dataset.from_list([{"question": "q", "answer": "a"}]))
+    with pytest.raises(ValueError, match="must end with an assistant message"):
+        to_messages(Dataset.from_list([{"messages": [{"role": "user", "content": "hi"}]}]))
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "instructions.json"
+    path.write_text(json.dumps(instruction_records(40)))
+    return path
+
+
+def run(checkpoint, data_file, output_dir, *extra):
+    args = ["--model_name_or_path", str(checkpoint), "--train_file", str(data_file), "--output_dir", str(output_dir)]
+    return instruct.main([*args, "--max_steps", "3", "--learning_rate", "1e-3", "--max_new_tokens", "8", *FAST_ARGS, *extra])
+
+
+def test_full_finetuning_end_to_end(checkpoint, data_file, tmp_path):
+    output_dir = tmp_path / "full"
+    metrics = run(checkpoint, data_file, output_dir)
+    assert metrics["eval_loss"] > 0 and metrics["trainable_params"] == metrics["total_params"]
+    responses = json.loads((output_dir / "generated_responses.json").read_text())
+    assert len(responses) == metrics["generated"] == 4  # the 10% test split of 40 records
+    assert responses[0]["reference"] == instruction_records(40)[34]["output"]  # 85% train: records 0..33
+    for response in responses:
+        assert set(response) == {"prompt", "reference", "response", "ended_with_eos", "new_tokens"}
+        assert response["new_tokens"] <= 8 and (response["ended_with_eos"] or response["new_tokens"] == 8)
+    for name in ("model.safetensors", "config.json", "modeling_scratch_gpt.py", "tokenizer.json",
+                 "generation_config.json", "README.md", "loss.png", "all_results.json"):  # fmt: skip
+        assert (output_dir / name).is_file(), name
+    model = AutoModelForCausalLM.from_pretrained(output_dir)
+    assert model.config.use_cache and model.generation_config.eos_token_id == AutoTokenizer.from_pretrained(output_dir).eos_token_id
+    assert ModelCard.load(output_dir / "README.md").data.pipeline_tag == "text-generation"
+
+
+def test_lora_merge_and_adapter(checkpoint, data_file, tmp_path):
+    from peft import AutoPeftModelForCausalLM
+
+    merged = run(checkpoint, data_file, tmp_path / "merged", "--use_peft", "--lora_r", "4", "--merge_adapter")
+    assert merged["trainable_params"] < merged["total_params"] / 2
+    assert AutoModelForCausalLM.from_pretrained(tmp_path / "merged").config.model_type == "scratch_gpt"
+    run(checkpoint, data_file, tmp_path / "adapter", "--use_peft", "--lora_r", "4", "--num_generate", "1")
+    assert (tmp_path / "adapter" / "adapter_config.json").is_file()
+    assert AutoPeftModelForCausalLM.from_pretrained(tmp_path / "adapter").peft_config["default"].r == 4
+
+
+def test_chat_records_and_too_long_examples(checkpoint, tmp_path, caplog):
+    chats = [
+        {"messages": [{"role": "user", "content": f"Say {i}"}, {"role": "assistant", "content": f"{i}"}]}
+        for i in range(20)
+    ]
+    chats[3]["messages"][1]["content"] = "word " * 100  # longer than the 64-token context
+    path = tmp_path / "chats.jsonl"
+    path.write_text("".join(json.dumps(chat) + "\n" for chat in chats))
+    metrics = run(checkpoint, path, tmp_path / "o", "--num_generate", "1")
+    assert metrics["generated"] == 1
+    assert any("dropped 1 of 17 train examples longer than max_seq_length=64" in r.getMessage() for r in caplog.records)

@@ -1,0 +1,294 @@
+"""The Gradio Space (space/app.py) driven through gradio_client, on a tiny random checkpoint made here.
+
+The app runs in this process on 127.0.0.1; expected outputs come from calling the model directly
+(generate(), a forward pass, the tokenizer), never from the app's own helpers.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+from space_helpers import APP_PATH, CAP, CONTEXT, LABELS, load_app, shared_space
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+# Greedy completion arguments, in the order of the /complete endpoint: prompt, temperature, top_k, top_p,
+# max_new_tokens, seed.
+GREEDY = (0.0, 0, 1.0)
+
+
+@pytest.fixture(scope="module")
+def space(tmp_path_factory):
+    return shared_space(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def lm(space):
+    """The same checkpoint the app serves, loaded independently."""
+    return AutoModelForCausalLM.from_pretrained(space.lm_dir).eval(), AutoTokenizer.from_pretrained(
+        space.lm_dir
+    )
+
+
+def direct_greedy(model, tokenizer, prompt_ids: list[int], max_new_tokens: int) -> str:
+    """Reference continuation: plain generate() and decode of the new tokens only."""
+    input_ids = torch.tensor([prompt_ids])
+    with torch.no_grad():
+        out = model.generate(
+            input_ids,
+            attention_mask=torch.ones_like(input_ids),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.eos_token_id,
+        )
+    return tokenizer.decode(out[0, input_ids.shape[1] :], skip_special_tokens=True)
+
+
+def test_chat_reply_is_the_model_continuation_of_the_chat_template(space, lm):
+    model, tokenizer = lm
+    reply, stats = Client(space.url, verbose=False).predict(
+        message="Hello, who are you?", temperature=0.0, max_new_tokens=20, api_name="/chat"
+    )
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Hello, who are you?"}], add_generation_prompt=True, tokenize=False
+    )
+    assert prompt.endswith("### Assistant:\n")
+    assert reply == direct_greedy(
+        model, tokenizer, tokenizer(prompt, add_special_tokens=False)["input_ids"], 20
+    )
+    assert "tokens/s" in stats
+
+
+def test_chat_uses_the_history_of_the_session(space, lm):
+    model, tokenizer = lm
+    client = Client(space.url, verbose=False)
+    first, _ = client.predict(message="Hi", temperature=0.0, max_new_tokens=8, api_name="/chat")
+    second, _ = client.predict(message="And then?", temperature=0.0, max_new_tokens=8, api_name="/chat")
+    messages = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": first},
+        {"role": "user", "content": "And then?"},
+    ]
+    prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    assert second == direct_greedy(
+        model, tokenizer, tokenizer(prompt, add_special_tokens=False)["input_ids"], 8
+    )
+
+
+def test_streamed_chunks_arrive_in_order_each_extending_the_last(space):
+    job = Client(space.url, verbose=False).submit(
+        "The", *GREEDY, CAP, 0, api_name="/complete"
+    )  # outputs: (continuation, stats)
+    texts = [text for text, _ in job]
+    assert len(set(texts)) >= 3, f"expected several streamed updates, got {texts}"
+    for before, after in zip(texts, texts[1:], strict=False):
+        assert after.startswith(before)
+    final_text, final_stats = job.outputs()[-1]
+    assert final_text == texts[-1]
+    assert "new tokens in" in final_stats and "tokens/s" in final_stats
+
+
+def test_completion_with_a_seed_is_reproducible_and_differs_across_seeds(space):
+    client = Client(space.url, verbose=False)
+    sampled = dict(temperature=1.5, top_k=0, top_p=1.0, max_new_tokens=24)
+    first = [
+        client.predict("Once upon a time", *sampled.values(), seed, api_name="/complete")[0]
+        for seed in (1, 2)
+    ]
+    again = [
+        client.predict("Once upon a time", *sampled.values(), seed, api_name="/complete")[0]
+        for seed in (1, 2)
+    ]
+    assert first == again
+    assert first[0] != first[1]  # the seed is really used (24 tokens at temperature 1.5 of a random model)
+
+
+def test_greedy_completion_is_the_model_continuation(space, lm):
+    model, tokenizer = lm
+    text, _ = Client(space.url, verbose=False).predict(
+        "Once upon a time", *GREEDY, 16, 0, api_name="/complete"
+    )
+    assert text == direct_greedy(model, tokenizer, tokenizer("Once upon a time")["input_ids"], 16)
+
+
+def test_classification_probabilities_are_the_softmax_of_the_classifier(space):
+    text = "WINNER! Claim your free prize now"
+    result, _ = Client(space.url, verbose=False).predict(text, api_name="/classify")
+    got = {c["label"]: c["confidence"] for c in result["confidences"]}
+    assert set(got) == set(LABELS.values())
+    assert sum(got.values()) == pytest.approx(1.0, abs=1e-6)
+    model = AutoModelForSequenceClassification.from_pretrained(space.cls_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(space.cls_dir)
+    with torch.no_grad():
+        probs = model(**tokenizer(text, return_tensors="pt")).logits[0].softmax(-1)
+    assert got == pytest.approx({LABELS[i]: p for i, p in enumerate(probs.tolist())}, abs=1e-5)
+    assert result["label"] == max(got, key=got.get)
+
+
+@pytest.mark.parametrize("text", ["Hello, do you like tea?", "naïve café 😀 \n\n  spaces", "a"])
+def test_tokens_tab_shows_the_tokenizer_ids_and_pieces_that_rebuild_the_text(space, lm, text):
+    _, tokenizer = lm
+    pieces, ids, summary = Client(space.url, verbose=False).predict(text, api_name="/tokens")
+    assert ids == tokenizer(text)["input_ids"]
+    assert [p["class_or_confidence"] for p in pieces] == [str(i) for i in ids]
+    if text.isascii():  # multi-byte characters may be split across tokens, each decoded on its own
+        assert "".join(p["token"] for p in pieces) == text
+    assert summary.startswith(f"{len(ids)} tokens for {len(text)} characters")
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_empty_message_is_refused_with_a_message_and_the_app_keeps_serving(space):
+    client = Client(space.url, verbose=False)
+    for empty in ("", "   \n"):
+        with pytest.raises(AppError, match="empty"):
+            client.predict(message=empty, api_name="/chat")
+    reply, stats = client.predict(message="still there?", temperature=0.0, max_new_tokens=4, api_name="/chat")
+    assert isinstance(reply, str) and "tokens/s" in stats
+
+
+def test_empty_prompt_completes_from_the_start_token(space, lm):
+    model, tokenizer = lm
+    text, _ = Client(space.url, verbose=False).predict("", *GREEDY, 8, 0, api_name="/complete")
+    assert text == direct_greedy(model, tokenizer, [tokenizer.bos_token_id], 8)
+
+
+@pytest.mark.parametrize("endpoint", ["/complete", "/chat"])
+def test_prompt_of_100k_characters_is_cut_from_the_left_and_still_answered(space, lm, endpoint):
+    model, tokenizer = lm
+    prompt = "".join(f"word{i} " for i in range(20_000))[:100_000]
+    client = Client(space.url, verbose=False)
+    if endpoint == "/complete":
+        text, stats = client.predict(prompt, *GREEDY, 16, 0, api_name=endpoint)
+        ids = tokenizer(prompt)["input_ids"]
+        assert text == direct_greedy(model, tokenizer, ids[-(CONTEXT - 16) :], 16)
+    else:
+        text, stats = client.predict(message=prompt, temperature=0.0, max_new_tokens=16, api_name=endpoint)
+        assert isinstance(text, str)
+    assert "cut from the left" in stats and f"{CONTEXT}-token context" in stats
+    assert "tokens/s" in stats
+
+
+def test_max_new_tokens_above_the_cap_is_refused_by_the_ui_and_clamped_by_the_server(space, lm):
+    client = Client(space.url, verbose=False)
+    with pytest.raises(AppError, match=f"maximum value {CAP}"):
+        client.predict("Hi", *GREEDY, 10_000, 0, api_name="/complete")
+    assert "tokens/s" in client.predict("Hi", *GREEDY, CAP, 0, api_name="/complete")[1]
+    # Behind the slider, the server clamps whatever it is asked for.
+    app = load_app()
+    _, tokenizer = lm
+    kept, max_new, note = app.apply_limits(tokenizer("Hi")["input_ids"], 10_000, cap=CAP, context=CONTEXT)
+    assert max_new == CAP and f"clamped from 10000 to {CAP}" in note
+    kept, max_new, _ = app.apply_limits(list(range(500)), 10_000, cap=10_000, context=CONTEXT)
+    assert max_new == CONTEXT - 1 and kept == [499]
+
+
+def test_fit_to_context_cuts_from_the_left():
+    app = load_app()
+    assert app.fit_to_context(list(range(10)), context=6, max_new_tokens=2) == ([6, 7, 8, 9], 6)
+    assert app.fit_to_context([1, 2], context=6, max_new_tokens=2) == ([1, 2], 0)
+
+
+def _biased_copy(model, token_id: int):
+    """A copy of `model` whose final hidden state is always (a scaled) embedding of `token_id`: greedy
+    decoding then emits `token_id` at every step (tied weights: logits = wte @ h)."""
+    biased = type(model)(model.config).eval()
+    biased.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        wte = biased.get_input_embeddings().weight
+        wte[token_id] *= 10  # its logit, 100 |w|^2, beats every other w_i . 10 w
+        ln_f = biased.transformer.ln_f
+        ln_f.weight.zero_()
+        ln_f.bias.copy_(wte[token_id])
+    return biased
+
+
+def test_stream_generate_shows_only_new_tokens_and_stops_at_eos(lm):
+    model, tokenizer = lm
+    app = load_app()
+    prompt = tokenizer("Once upon")["input_ids"]
+    token = tokenizer("e")["input_ids"][0]
+    steps = list(app.stream_generate(_biased_copy(model, token), tokenizer, prompt, max_new_tokens=10))
+    assert steps[-1].done and steps[-1].new_tokens == 10
+    assert steps[-1].text == tokenizer.decode([token] * 10)
+
+    steps = list(app.stream_generate(_biased_copy(model, tokenizer.eos_token_id), tokenizer, prompt, 10))
+    assert steps[-1].done and steps[-1].new_tokens == 1 and steps[-1].text == ""
+
+
+def test_a_failing_generation_raises_instead_of_hanging(lm):
+    model, tokenizer = lm
+    out_of_vocabulary = [model.config.vocab_size + 5]  # the embedding lookup fails inside generate's thread
+    with pytest.raises(RuntimeError, match="generation failed"):
+        list(load_app().stream_generate(model, tokenizer, out_of_vocabulary, max_new_tokens=4))
+
+
+def test_empty_text_to_classify_is_refused_with_a_message(space):
+    client = Client(space.url, verbose=False)
+    with pytest.raises(AppError, match="empty"):
+        client.predict("", api_name="/classify")
+    assert client.predict("fine now", api_name="/classify")[0]["label"] in LABELS.values()
+
+
+def test_missing_model_folder_exits_non_zero_naming_the_path(tmp_path):
+    missing = tmp_path / "no-such-checkpoint"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(
+        [sys.executable, str(APP_PATH), "--model", str(missing)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode != 0
+    assert str(missing.resolve()) in proc.stderr and "does not exist" in proc.stderr
+
+
+def test_no_model_given_is_a_usage_error(monkeypatch, capsys):
+    monkeypatch.delenv("MODEL_ID", raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        load_app().parse_args([])
+    assert exit_info.value.code == 2
+    assert "--model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("trust_remote_code", [False, True])
+def test_with_the_package_installed_no_code_from_the_checkpoint_runs(space, trust_remote_code):
+    assert (space.lm_dir / "modeling_scratch_gpt.py").is_file()  # the folder ships code (and an auto_map) ...
+    model, _ = load_app().load_checkpoint(str(space.lm_dir), trust_remote_code=trust_remote_code)
+    assert (
+        type(model).__module__ == "hf_scratch_gpt.modeling_scratch_gpt"
+    )  # ... but the package's classes load
+
+
+@pytest.mark.slow  # a fresh interpreter importing gradio and transformers: 10-30 s
+def test_without_the_package_custom_code_runs_only_with_trust_remote_code(space, tmp_path):
+    # As if hf_scratch_gpt were not installed: the checkpoint's own modeling code is then the only way to load it.
+    script = f"""
+import sys
+sys.modules["hf_scratch_gpt"] = None  # makes `import hf_scratch_gpt` raise ImportError
+sys.path.insert(0, {str(APP_PATH.parent)!r})
+import app
+assert not app.HAVE_PACKAGE
+try:
+    app.main(["--model", {str(space.lm_dir)!r}])
+except SystemExit as exit:
+    print("exit code", exit.code)
+model, _ = app.load_checkpoint({str(space.lm_dir)!r}, trust_remote_code=True)
+print("loaded", type(model).__module__)
+"""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf_home")}
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "exit code 1" in proc.stdout
+    assert "--trust_remote_code" in proc.stderr and str(space.lm_dir) in proc.stderr
+    assert "loaded transformers_modules." in proc.stdout  # the class came from the checkpoint folder
