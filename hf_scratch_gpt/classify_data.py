@@ -40,7 +40,9 @@ def book_spam_split(path: str | Path, seed: int = 123) -> DatasetDict:
         "validation": balanced[train_end:validation_end],
         "test": balanced[validation_end:],
     }
-    return DatasetDict({name: Dataset.from_pandas(part, preserve_index=False) for name, part in parts.items()})
+    return DatasetDict(
+        {name: Dataset.from_pandas(part, preserve_index=False) for name, part in parts.items()}
+    )
 
 
 def balance_classes(dataset: Dataset, label_column: str, seed: int = 42) -> Dataset:
@@ -48,7 +50,9 @@ def balance_classes(dataset: Dataset, label_column: str, seed: int = 42) -> Data
     labels = np.asarray(dataset[label_column])
     classes, counts = np.unique(labels, return_counts=True)
     rng = np.random.default_rng(seed)
-    keep = np.concatenate([rng.choice(np.flatnonzero(labels == c), counts.min(), replace=False) for c in classes])
+    keep = np.concatenate(
+        [rng.choice(np.flatnonzero(labels == c), counts.min(), replace=False) for c in classes]
+    )
     logger.info("balanced classes %s from %s to %d rows each", list(classes), list(counts), counts.min())
     return dataset.select(rng.permutation(keep).tolist())
 
@@ -67,7 +71,9 @@ def encode_labels(splits: DatasetDict, label_column: str, label_list: list[str])
     encoded = {}
     for split, dataset in splits.items():
         feature = dataset.features[label_column]
-        values = [feature.int2str(v) if isinstance(feature, ClassLabel) else str(v) for v in dataset[label_column]]
+        values = [
+            feature.int2str(v) if isinstance(feature, ClassLabel) else str(v) for v in dataset[label_column]
+        ]
         unseen = sorted(set(values) - set(label2id))
         if unseen:
             raise ValueError(
@@ -99,15 +105,20 @@ def tokenize_for_classification(
     for split, dataset in splits.items():
         empty = [i for i, text in enumerate(dataset[text_column]) if not isinstance(text, str) or not text]
         if empty:
-            raise ValueError(f"the {split} split has {len(empty)} empty or missing texts (first at row {empty[0]})")
+            raise ValueError(
+                f"the {split} split has {len(empty)} empty or missing texts (first at row {empty[0]})"
+            )
         out = dataset.map(tokenize, batched=True, num_proc=num_proc, desc=f"tokenizing {split}")
         n_long = sum(length > max_length for length in out["n_tokens"])
         if n_long:
             logger.warning(
                 "%d of %d texts in the %s split are longer than max_seq_length=%d tokens and were truncated "
                 "to their first %d tokens (the rest is not seen by the model)",
-                n_long, len(out), split, max_length, max_length,
+                n_long,
+                len(out),
+                split,
+                max_length,
+                max_length,
             )
         tokenized[split] = out.remove_columns("n_tokens")
     return DatasetDict(tokenized)
-

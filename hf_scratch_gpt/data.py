@@ -76,7 +76,9 @@ def load_local_file(path: str | Path, split: str, expected_columns: tuple[str, .
         return read_tab_separated(path, expected_columns)
     if suffix not in FILE_BUILDERS:
         known = sorted([*FILE_BUILDERS, ".tsv"])
-        raise ValueError(f"{flag} {path}: unknown file type {suffix!r}; use one of {known} (or no extension for TSV)")
+        raise ValueError(
+            f"{flag} {path}: unknown file type {suffix!r}; use one of {known} (or no extension for TSV)"
+        )
     builder = FILE_BUILDERS[suffix]
     # keep_linebreaks: pretraining text must concatenate back to the exact file, newlines included.
     extra = {"keep_linebreaks": True} if builder == "text" else {}
@@ -125,7 +127,9 @@ def check_not_empty(datasets: DatasetDict, source: str) -> None:
             raise ValueError(f"the {split} split of {source} is empty: it needs at least one row")
 
 
-def require_columns(dataset: Dataset, columns: list[str], split: str, what: dict[str, str] | None = None) -> None:
+def require_columns(
+    dataset: Dataset, columns: list[str], split: str, what: dict[str, str] | None = None
+) -> None:
     """Raise when `dataset` lacks any of `columns`, listing the columns it does have.
 
     `what` maps a column to the flag that names it (e.g. {"text": "--text_column_name"}), for the hint.
@@ -148,7 +152,9 @@ def split_off(dataset: Dataset, percentage: float, shuffle: bool, seed: int = 42
     if not 0 < percentage < 100:
         raise ValueError(f"the {name} split percentage must be between 0 and 100, got {percentage}")
     if len(dataset) < 2:
-        raise ValueError(f"cannot split a {name} split off a dataset of {len(dataset)} row(s); pass a {name} file")
+        raise ValueError(
+            f"cannot split a {name} split off a dataset of {len(dataset)} row(s); pass a {name} file"
+        )
     n_held_out = min(len(dataset) - 1, max(1, round(len(dataset) * percentage / 100)))
     if shuffle:
         parts = dataset.train_test_split(test_size=n_held_out, shuffle=True, seed=seed)
@@ -160,7 +166,11 @@ def split_off(dataset: Dataset, percentage: float, shuffle: bool, seed: int = 42
 
 
 def carve_splits(
-    splits: DatasetDict, validation_percentage: float, test_percentage: float | None, shuffle: bool, seed: int = 42
+    splits: DatasetDict,
+    validation_percentage: float,
+    test_percentage: float | None,
+    shuffle: bool,
+    seed: int = 42,
 ) -> DatasetDict:
     """Fill in missing validation (and, with `test_percentage`, test) splits from the training rows.
 
@@ -178,7 +188,9 @@ def carve_splits(
         n_train = int(n * (100 - validation_percentage - test_percentage) / 100)
         n_test = int(n * test_percentage / 100)
         if min(n_train, n_test, n - n_train - n_test) < 1:
-            raise ValueError(f"cannot cut train/test/validation splits from {n} training rows; pass split files")
+            raise ValueError(
+                f"cannot cut train/test/validation splits from {n} training rows; pass split files"
+            )
         out["train"] = train.select(range(n_train))
         out["test"] = train.select(range(n_train, n_train + n_test))
         out["validation"] = train.select(range(n_train + n_test, n))

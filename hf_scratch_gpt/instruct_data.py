@@ -32,7 +32,9 @@ IGNORE_INDEX = -100  # label value that the loss skips (PyTorch's cross_entropy 
 ALPACA_COLUMNS = ("instruction", "output")
 
 
-def alpaca_to_messages(instruction: str, input_text: str | None, output: str, system_prompt: str | None = None):
+def alpaca_to_messages(
+    instruction: str, input_text: str | None, output: str, system_prompt: str | None = None
+):
     """One Alpaca record as chat messages."""
     user = instruction if not input_text else f"{instruction}\n\n{input_text}"
     messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
@@ -96,7 +98,9 @@ def drop_too_long(dataset: Dataset, max_length: int, split: str) -> Dataset:
             max_length,
         )
     if len(kept) == 0:
-        raise ValueError(f"every {split} example is longer than max_seq_length={max_length}; raise --max_seq_length")
+        raise ValueError(
+            f"every {split} example is longer than max_seq_length={max_length}; raise --max_seq_length"
+        )
     return kept
 
 

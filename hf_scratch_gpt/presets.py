@@ -21,7 +21,7 @@ from .configuration_scratch_gpt import ScratchGPTConfig
 MODEL_PRESETS: dict[str, dict] = {
     "tiny": {"n_layer": 2, "n_head": 2, "n_embd": 64, "n_positions": 128},
     "mini": {"n_layer": 4, "n_head": 4, "n_embd": 192, "n_positions": 256},
-    "small": {"n_layer": 6, "n_head": 6, "n_embd": 256, "n_positions": 256},
+    "small": {"n_layer": 6, "n_head": 8, "n_embd": 256, "n_positions": 256},
     "baby": {"n_layer": 6, "n_head": 6, "n_embd": 384, "n_positions": 256},
     "gpt2": {"n_layer": 12, "n_head": 12, "n_embd": 768, "n_positions": 1024},
     "gpt2-medium": {"n_layer": 24, "n_head": 16, "n_embd": 1024, "n_positions": 1024},
@@ -32,7 +32,9 @@ MODEL_PRESETS: dict[str, dict] = {
 
 def config_field_names() -> list[str]:
     """The fields a `--config_overrides` string may set."""
-    return sorted(field.name for field in dataclasses.fields(ScratchGPTConfig) if not field.name.startswith("_"))
+    return sorted(
+        field.name for field in dataclasses.fields(ScratchGPTConfig) if not field.name.startswith("_")
+    )
 
 
 def parse_config_overrides(overrides: str | None) -> dict:
@@ -51,7 +53,9 @@ def parse_config_overrides(overrides: str | None) -> dict:
         key, sep, raw = item.partition("=")
         key, raw = key.strip(), raw.strip()
         if not sep or not key:
-            raise ValueError(f"--config_overrides item {item!r} is not of the form key=value (e.g. 'n_layer=4')")
+            raise ValueError(
+                f"--config_overrides item {item!r} is not of the form key=value (e.g. 'n_layer=4')"
+            )
         if key not in known:
             raise ValueError(f"--config_overrides: unknown config field {key!r}; valid fields are {known}")
         parsed[key] = _literal({"true": "True", "false": "False", "none": "None"}.get(raw.lower(), raw))

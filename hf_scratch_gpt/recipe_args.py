@@ -29,24 +29,31 @@ class ModelArguments:
 
     model_name_or_path: str | None = field(
         default=None,
-        metadata={"help": "Checkpoint folder or Hub id to start from (ours, or GPT-2 converted). Pretraining "
-                  "without it builds a new model from --model_size and --config_overrides."},
-    )  # fmt: skip
+        metadata={
+            "help": "Checkpoint folder or Hub id to start from (ours, or GPT-2 converted). Pretraining "
+            "without it builds a new model from --model_size and --config_overrides."
+        },
+    )
     tokenizer_name: str | None = field(
         default=None,
-        metadata={"help": "Tokenizer folder or Hub id, if not the one saved with --model_name_or_path. "
-                  "Pretraining without it trains our byte-level BPE on the training text."},
-    )  # fmt: skip
+        metadata={
+            "help": "Tokenizer folder or Hub id, if not the one saved with --model_name_or_path. "
+            "Pretraining without it trains our byte-level BPE on the training text."
+        },
+    )
     model_size: str = field(
         default="mini",
-        metadata={"help": "Named size of a model built from scratch (see hf_scratch_gpt.presets.MODEL_PRESETS)."},
+        metadata={
+            "help": "Named size of a model built from scratch (see hf_scratch_gpt.presets.MODEL_PRESETS)."
+        },
     )
     config_overrides: str | None = field(
         default=None,
         metadata={"help": 'Config fields to override, e.g. "n_embd=256,n_layer=4,resid_pdrop=0.0".'},
     )
     trust_remote_code: bool = field(
-        default=False, metadata={"help": "Allow checkpoints whose code lives on the Hub (not needed for ours)."}
+        default=False,
+        metadata={"help": "Allow checkpoints whose code lives on the Hub (not needed for ours)."},
     )
 
 
@@ -55,18 +62,24 @@ class DataArguments:
     """Where the data comes from (a Hub dataset or local files) and how much of it to use."""
 
     dataset_name: str | None = field(default=None, metadata={"help": "Dataset on the Hugging Face Hub."})
-    dataset_config_name: str | None = field(default=None, metadata={"help": "Configuration of --dataset_name."})
+    dataset_config_name: str | None = field(
+        default=None, metadata={"help": "Configuration of --dataset_name."}
+    )
     train_file: str | None = field(
         default=None, metadata={"help": "Local training file: .txt, .csv, .tsv, .json, .jsonl or .parquet."}
     )
-    validation_file: str | None = field(default=None, metadata={"help": "Local validation file (same types)."})
+    validation_file: str | None = field(
+        default=None, metadata={"help": "Local validation file (same types)."}
+    )
     test_file: str | None = field(default=None, metadata={"help": "Local test file (same types)."})
     text_column_name: str = field(default="text", metadata={"help": "Column holding the text."})
     validation_split_percentage: float = field(
         default=10.0,
-        metadata={"help": "Percentage of the training rows held out for validation when no validation split "
-                  "exists (pretraining takes the last rows, finetuning a random sample)."},
-    )  # fmt: skip
+        metadata={
+            "help": "Percentage of the training rows held out for validation when no validation split "
+            "exists (pretraining takes the last rows, finetuning a random sample)."
+        },
+    )
     max_train_samples: int | None = field(
         default=None, metadata={"help": "Use only the first N training rows (quick runs, debugging)."}
     )
@@ -92,7 +105,9 @@ class LoraArguments:
     )
     merge_adapter: bool = field(
         default=False,
-        metadata={"help": "Merge the trained adapter into the weights and save a plain model (else: the adapter)."},
+        metadata={
+            "help": "Merge the trained adapter into the weights and save a plain model (else: the adapter)."
+        },
     )
 
 
@@ -101,16 +116,21 @@ class RunArguments:
     """Run control that TrainingArguments does not (or no longer) offer."""
 
     overwrite_output_dir: bool = field(
-        default=False, metadata={"help": "Replace a previous run in --output_dir (its checkpoints are deleted)."}
+        default=False,
+        metadata={"help": "Replace a previous run in --output_dir (its checkpoints are deleted)."},
     )
     max_train_seconds: float | None = field(
         default=None,
-        metadata={"help": "Stop training after this many seconds of wall-clock time; the learning-rate schedule "
-                  "then runs on elapsed time instead of steps, so it ends decayed."},
-    )  # fmt: skip
+        metadata={
+            "help": "Stop training after this many seconds of wall-clock time; the learning-rate schedule "
+            "then runs on elapsed time instead of steps, so it ends decayed."
+        },
+    )
 
 
-def parse_recipe_args(dataclass_types: tuple[type, ...], defaults: dict[str, Any], args: list[str] | None = None):
+def parse_recipe_args(
+    dataclass_types: tuple[type, ...], defaults: dict[str, Any], args: list[str] | None = None
+):
     """Parse flags (or one .json/.yaml file) into `dataclass_types`; `defaults` replace the dataclass defaults.
 
     The recipe's defaults (e.g. `output_dir`, a learning rate that suits small models) apply both to flags and
@@ -127,7 +147,9 @@ def parse_recipe_args(dataclass_types: tuple[type, ...], defaults: dict[str, Any
         text = path.read_text(encoding="utf-8")
         values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
         if not isinstance(values, dict):
-            raise ValueError(f"{path} must hold a mapping of argument names to values, got {type(values).__name__}")
+            raise ValueError(
+                f"{path} must hold a mapping of argument names to values, got {type(values).__name__}"
+            )
         return parser.parse_dict({**defaults, **values})
     parser.set_defaults(**defaults)
     return parser.parse_args_into_dataclasses(args=argv)
@@ -140,5 +162,7 @@ def setup_logging(training_args) -> None:
     import transformers
 
     level = logging.INFO if training_args.should_log else logging.WARNING
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S", level=level)
+    logging.basicConfig(
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S", level=level
+    )
     transformers.utils.logging.set_verbosity(training_args.get_process_log_level())

@@ -40,13 +40,17 @@ def checkpoints(output_dir: str | Path) -> list[Path]:
     return [path for _, path in sorted(found)]
 
 
-def prepare_output_dir(output_dir: str | Path, overwrite: bool, resume_from_checkpoint: str | None) -> str | None:
+def prepare_output_dir(
+    output_dir: str | Path, overwrite: bool, resume_from_checkpoint: str | None
+) -> str | None:
     """Check `output_dir` against the rules above; return the checkpoint folder to resume from (or None).
 
     Every process checks, then all wait for each other, so no process sees files another one just wrote.
     Only the main process deletes anything.
     """
-    resume = _check_output_dir(Path(output_dir), overwrite, resume_from_checkpoint, PartialState().is_main_process)
+    resume = _check_output_dir(
+        Path(output_dir), overwrite, resume_from_checkpoint, PartialState().is_main_process
+    )
     PartialState().wait_for_everyone()
     return resume
 

@@ -50,7 +50,9 @@ class TimeBudget:
         return min(self.elapsed / self.seconds, 1.0)
 
 
-def time_lr_factor(schedule: str, step: int, progress: float, warmup: float, min_lr_rate: float = 0.0) -> float:
+def time_lr_factor(
+    schedule: str, step: int, progress: float, warmup: float, min_lr_rate: float = 0.0
+) -> float:
     """Learning-rate multiplier at optimizer `step` and elapsed budget fraction `progress` (0..1).
 
     `warmup` >= 1 is a number of warmup steps, below 1 a fraction of the time budget.

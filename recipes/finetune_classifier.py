@@ -84,14 +84,18 @@ class ClassifierArguments:
 
     label_column_name: str = field(default="label", metadata={"help": "Column holding the class labels."})
     test_split_percentage: float = field(
-        default=20.0, metadata={"help": "Percentage of training rows held out as test set when none is given."}
+        default=20.0,
+        metadata={"help": "Percentage of training rows held out as test set when none is given."},
     )
     book_spam_split: bool = field(
         default=False,
-        metadata={"help": "--train_file is the SMS Spam Collection: build the book's balanced 1045/149/300 split."},
+        metadata={
+            "help": "--train_file is the SMS Spam Collection: build the book's balanced 1045/149/300 split."
+        },
     )
     balance_classes: bool = field(
-        default=False, metadata={"help": "Downsample the training split to the same number of rows per class."}
+        default=False,
+        metadata={"help": "Downsample the training split to the same number of rows per class."},
     )
     trainable_layers: str = field(
         default="all",
@@ -99,9 +103,11 @@ class ClassifierArguments:
     )
     max_seq_length: int | None = field(
         default=None,
-        metadata={"help": "Longer texts keep their first max_seq_length tokens (with a warning). Default: the "
-                  "model's context."},
-    )  # fmt: skip
+        metadata={
+            "help": "Longer texts keep their first max_seq_length tokens (with a warning). Default: the "
+            "model's context."
+        },
+    )
     report_train_accuracy: bool = field(
         default=False, metadata={"help": "Also evaluate the training split after training (train_eval_*)."}
     )
@@ -115,9 +121,13 @@ def main(args: list[str] | None = None) -> dict:
     )
     setup_logging(training_args)
     if not model_args.model_name_or_path:
-        raise ValueError("--model_name_or_path is required: the pretrained checkpoint to finetune (e.g. outputs/pretrain)")
+        raise ValueError(
+            "--model_name_or_path is required: the pretrained checkpoint to finetune (e.g. outputs/pretrain)"
+        )
     if cls_args.trainable_layers not in TRAINABLE_LAYERS:
-        raise ValueError(f"--trainable_layers must be one of {TRAINABLE_LAYERS}, got {cls_args.trainable_layers!r}")
+        raise ValueError(
+            f"--trainable_layers must be one of {TRAINABLE_LAYERS}, got {cls_args.trainable_layers!r}"
+        )
     resume = prepare_output_dir(
         training_args.output_dir, run_args.overwrite_output_dir, training_args.resume_from_checkpoint
     )
@@ -134,7 +144,11 @@ def main(args: list[str] | None = None) -> dict:
     else:
         raw = load_raw_datasets(data_args, expected_columns=(label_column, text_column))
         raw = carve_splits(
-            raw, data_args.validation_split_percentage, cls_args.test_split_percentage, True, training_args.seed
+            raw,
+            data_args.validation_split_percentage,
+            cls_args.test_split_percentage,
+            True,
+            training_args.seed,
         )
     flags = {text_column: "--text_column_name", label_column: "--label_column_name"}
     for split, dataset in raw.items():
@@ -143,13 +157,16 @@ def main(args: list[str] | None = None) -> dict:
         raw["train"] = balance_classes(raw["train"], label_column, training_args.seed)
     label_list = label_names(raw["train"], label_column)
     if len(label_list) < 2:
-        raise ValueError(f"the training split has a single label {label_list}: a classifier needs at least two")
+        raise ValueError(
+            f"the training split has a single label {label_list}: a classifier needs at least two"
+        )
     raw = encode_labels(raw, label_column, label_list)
     logger.info("labels %s; rows %s", label_list, {split: len(dataset) for split, dataset in raw.items()})
 
     # 2. Tokenizer and model: the checkpoint's body, a new `score` head for these labels.
     tokenizer = AutoTokenizer.from_pretrained(
-        model_args.tokenizer_name or model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code
+        model_args.tokenizer_name or model_args.model_name_or_path,
+        trust_remote_code=model_args.trust_remote_code,
     )
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -157,13 +174,19 @@ def main(args: list[str] | None = None) -> dict:
     context = model.config.n_positions
     max_length = cls_args.max_seq_length or context
     if max_length > context:
-        raise ValueError(f"--max_seq_length {max_length} is above the model's context (n_positions {context})")
+        raise ValueError(
+            f"--max_seq_length {max_length} is above the model's context (n_positions {context})"
+        )
     if lora_args.use_peft:
         model = apply_lora(model, lora_args, task_type="SEQ_CLS")
     else:
         freeze_for(model, cls_args.trainable_layers)
     parameters = count_parameters(model)
-    logger.info("trainable parameters: %s of %s", f"{parameters['trainable_params']:,}", f"{parameters['total_params']:,}")
+    logger.info(
+        "trainable parameters: %s of %s",
+        f"{parameters['trainable_params']:,}",
+        f"{parameters['total_params']:,}",
+    )
 
     # 3. Tokenize (longer texts are truncated with a warning).
     with training_args.main_process_first(desc="tokenizing"):
@@ -198,7 +221,9 @@ def main(args: list[str] | None = None) -> dict:
     if trainer.is_world_process_zero():
         model.save_pretrained(output_dir)
         tokenizer.save_pretrained(output_dir)
-        write_predictions(output_dir / "test_predictions.jsonl", raw["test"], text_column, label_list, predictions)
+        write_predictions(
+            output_dir / "test_predictions.jsonl", raw["test"], text_column, label_list, predictions
+        )
     trainer.save_metrics("all", metrics)
     trainer.save_state()
     if trainer.is_world_process_zero():
@@ -210,7 +235,8 @@ def main(args: list[str] | None = None) -> dict:
                 summary=f"A GPT text classifier ({len(label_list)} classes: {', '.join(label_list)}) finetuned from "
                 f"`{model_args.model_name_or_path}` with hf_scratch_gpt ({describe_training(cls_args, lora_args)}).",
                 metrics={k: v for k, v in metrics.items() if k.endswith(("accuracy", "_f1", "_loss"))},
-                data=data_args.dataset_name or f"local files: {data_args.train_file}"
+                data=data_args.dataset_name
+                or f"local files: {data_args.train_file}"
                 + (" (the book's balanced spam split)" if cls_args.book_spam_split else ""),
                 dataset=data_args.dataset_name,
                 base_model=model_args.model_name_or_path,
@@ -226,11 +252,16 @@ def main(args: list[str] | None = None) -> dict:
                 command=["recipes/finetune_classifier.py", *(sys.argv[1:] if args is None else args)],
             ),
         )
-        save_loss_plot(trainer.state.log_history, output_dir / LOSS_PLOT, title=f"finetuning {output_dir.name}")
+        save_loss_plot(
+            trainer.state.log_history, output_dir / LOSS_PLOT, title=f"finetuning {output_dir.name}"
+        )
         logger.info(
             "accuracy: validation %.4f, test %.4f; F1: validation %.4f, test %.4f",
-            metrics["eval_accuracy"], metrics["test_accuracy"], metrics["eval_f1"], metrics["test_f1"],
-        )  # fmt: skip
+            metrics["eval_accuracy"],
+            metrics["test_accuracy"],
+            metrics["eval_f1"],
+            metrics["test_f1"],
+        )
     if training_args.push_to_hub:
         trainer.push_to_hub()
     return metrics
@@ -263,7 +294,9 @@ def load_classifier(model_args: ModelArguments, label_list: list[str], pad_token
         model.transformer.load_state_dict(causal.transformer.state_dict())
         return model
     if config.model_type != "scratch_gpt":
-        raise ValueError(f"{path} is a {config.model_type!r} model; this recipe finetunes ScratchGPT or GPT-2 checkpoints")
+        raise ValueError(
+            f"{path} is a {config.model_type!r} model; this recipe finetunes ScratchGPT or GPT-2 checkpoints"
+        )
     return ScratchGPTForSequenceClassification.from_pretrained(path, **label_config)
 
 
@@ -311,7 +344,9 @@ def write_predictions(path: Path, dataset, text_column: str, label_list: list[st
     probabilities /= probabilities.sum(-1, keepdims=True)
     predicted = probabilities.argmax(-1)
     with path.open("w", encoding="utf-8") as handle:
-        for row, label_id, predicted_id, probs in zip(dataset, predictions.label_ids, predicted, probabilities, strict=True):
+        for row, label_id, predicted_id, probs in zip(
+            dataset, predictions.label_ids, predicted, probabilities, strict=True
+        ):
             record = {
                 "text": row[text_column],
                 "label": label_list[int(label_id)],

@@ -76,17 +76,25 @@ class InstructArguments:
     """Flags of this recipe only."""
 
     test_split_percentage: float = field(
-        default=10.0, metadata={"help": "Percentage of records held out for generation when no test split exists."}
+        default=10.0,
+        metadata={"help": "Percentage of records held out for generation when no test split exists."},
     )
     max_seq_length: int | None = field(
-        default=None, metadata={"help": "Longer examples are dropped with a warning. Default: the model's context."}
+        default=None,
+        metadata={"help": "Longer examples are dropped with a warning. Default: the model's context."},
     )
-    system_prompt: str | None = field(default=None, metadata={"help": "System text put before every Alpaca record."})
-    max_new_tokens: int = field(default=256, metadata={"help": "Most tokens generated per held-out instruction."})
+    system_prompt: str | None = field(
+        default=None, metadata={"help": "System text put before every Alpaca record."}
+    )
+    max_new_tokens: int = field(
+        default=256, metadata={"help": "Most tokens generated per held-out instruction."}
+    )
     num_generate: int | None = field(
         default=None, metadata={"help": "Generate for the first N test records only (default: all)."}
     )
-    generation_batch_size: int = field(default=16, metadata={"help": "Prompts generated together (left-padded)."})
+    generation_batch_size: int = field(
+        default=16, metadata={"help": "Prompts generated together (left-padded)."}
+    )
 
 
 def main(args: list[str] | None = None) -> dict:
@@ -97,7 +105,9 @@ def main(args: list[str] | None = None) -> dict:
     )
     setup_logging(training_args)
     if not model_args.model_name_or_path:
-        raise ValueError("--model_name_or_path is required: the pretrained checkpoint to finetune (e.g. outputs/pretrain)")
+        raise ValueError(
+            "--model_name_or_path is required: the pretrained checkpoint to finetune (e.g. outputs/pretrain)"
+        )
     resume = prepare_output_dir(
         training_args.output_dir, run_args.overwrite_output_dir, training_args.resume_from_checkpoint
     )
@@ -107,11 +117,14 @@ def main(args: list[str] | None = None) -> dict:
     # 1. Records -> chat messages, split 85/10/5 (train/test/validation) in file order unless files are given.
     raw = load_raw_datasets(data_args)
     raw = carve_splits(raw, data_args.validation_split_percentage, instruct_args.test_split_percentage, False)
-    chats = {split: to_messages(dataset, split, instruct_args.system_prompt) for split, dataset in raw.items()}
+    chats = {
+        split: to_messages(dataset, split, instruct_args.system_prompt) for split, dataset in raw.items()
+    }
 
     # 2. Tokenizer (our chat template unless it has one; EOS as padding) and model.
     tokenizer = AutoTokenizer.from_pretrained(
-        model_args.tokenizer_name or model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code
+        model_args.tokenizer_name or model_args.model_name_or_path,
+        trust_remote_code=model_args.trust_remote_code,
     )
     if tokenizer.chat_template is None:
         from hf_scratch_gpt.hf_tokenizer import CHAT_TEMPLATE
@@ -123,11 +136,17 @@ def main(args: list[str] | None = None) -> dict:
     context = model.config.n_positions
     max_length = instruct_args.max_seq_length or context
     if max_length > context:
-        raise ValueError(f"--max_seq_length {max_length} is above the model's context (n_positions {context})")
+        raise ValueError(
+            f"--max_seq_length {max_length} is above the model's context (n_positions {context})"
+        )
     if lora_args.use_peft:
         model = apply_lora(model, lora_args, task_type="CAUSAL_LM")
     parameters = count_parameters(model)
-    logger.info("trainable parameters: %s of %s", f"{parameters['trainable_params']:,}", f"{parameters['total_params']:,}")
+    logger.info(
+        "trainable parameters: %s of %s",
+        f"{parameters['trainable_params']:,}",
+        f"{parameters['total_params']:,}",
+    )
 
     # 3. Tokenize with the chat template: labels -100 except on the responses and their EOS.
     with training_args.main_process_first(desc="tokenizing"):
@@ -173,9 +192,13 @@ def main(args: list[str] | None = None) -> dict:
         if instruct_args.num_generate is not None:
             test = test.select(range(min(instruct_args.num_generate, len(test))))
         responses = generate_responses(model, tokenizer, list(test["messages"]), instruct_args)
-        (output_dir / "generated_responses.json").write_text(json.dumps(responses, indent=2, ensure_ascii=False))
+        (output_dir / "generated_responses.json").write_text(
+            json.dumps(responses, indent=2, ensure_ascii=False)
+        )
         metrics["generated"] = len(responses)
-        metrics["generated_ended_with_eos"] = sum(r["ended_with_eos"] for r in responses) / max(len(responses), 1)
+        metrics["generated_ended_with_eos"] = sum(r["ended_with_eos"] for r in responses) / max(
+            len(responses), 1
+        )
     trainer.save_metrics("all", metrics)
     trainer.save_state()
     if trainer.is_world_process_zero():
@@ -207,11 +230,17 @@ def main(args: list[str] | None = None) -> dict:
                 command=["recipes/finetune_instruct.py", *(sys.argv[1:] if args is None else args)],
             ),
         )
-        save_loss_plot(trainer.state.log_history, output_dir / LOSS_PLOT, title=f"instruction finetuning {output_dir.name}")
+        save_loss_plot(
+            trainer.state.log_history,
+            output_dir / LOSS_PLOT,
+            title=f"instruction finetuning {output_dir.name}",
+        )
         logger.info(
             "validation loss on responses %.4f; %d responses generated, %.1f%% ended with EOS",
-            metrics["eval_loss"], metrics["generated"], 100 * metrics["generated_ended_with_eos"],
-        )  # fmt: skip
+            metrics["eval_loss"],
+            metrics["generated"],
+            100 * metrics["generated_ended_with_eos"],
+        )
     if training_args.push_to_hub:
         trainer.push_to_hub()
     return metrics
@@ -233,11 +262,15 @@ def load_causal_lm(model_args: ModelArguments):
         from hf_scratch_gpt.convert import from_gpt2
 
         return from_gpt2(path, **overrides)
-    return AutoModelForCausalLM.from_pretrained(path, trust_remote_code=model_args.trust_remote_code, **overrides)
+    return AutoModelForCausalLM.from_pretrained(
+        path, trust_remote_code=model_args.trust_remote_code, **overrides
+    )
 
 
 @torch.no_grad()
-def generate_responses(model, tokenizer, conversations: list[list[dict]], instruct_args: InstructArguments) -> list:
+def generate_responses(
+    model, tokenizer, conversations: list[list[dict]], instruct_args: InstructArguments
+) -> list:
     """Greedy responses for each conversation's last user turn, with whether the EOS token ended them."""
     model.eval()
     eos, limit = tokenizer.eos_token_id, instruct_args.max_new_tokens
@@ -247,10 +280,18 @@ def generate_responses(model, tokenizer, conversations: list[list[dict]], instru
     for start in tqdm(batches, desc="generating responses"):
         chunk = conversations[start : start + instruct_args.generation_batch_size]
         prompts, references = zip(*(prompt_and_reference(messages) for messages in chunk), strict=True)
-        texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
-        inputs = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-        output = model.generate(**inputs, max_new_tokens=limit, do_sample=False, eos_token_id=eos, pad_token_id=eos)
-        for prompt, reference, new in zip(prompts, references, output[:, inputs["input_ids"].shape[1] :], strict=True):
+        texts = [
+            tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts
+        ]
+        inputs = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(
+            model.device
+        )
+        output = model.generate(
+            **inputs, max_new_tokens=limit, do_sample=False, eos_token_id=eos, pad_token_id=eos
+        )
+        for prompt, reference, new in zip(
+            prompts, references, output[:, inputs["input_ids"].shape[1] :], strict=True
+        ):
             new = new.tolist()
             ended = eos in new
             n_new = new.index(eos) + 1 if ended else len(new)

@@ -90,10 +90,12 @@ class PretrainArguments:
     """Flags of this recipe only."""
 
     block_size: int | None = field(
-        default=None, metadata={"help": "Tokens per training block (default: the model's context, n_positions)."}
+        default=None,
+        metadata={"help": "Tokens per training block (default: the model's context, n_positions)."},
     )
     vocab_size: int = field(
-        default=4096, metadata={"help": "Vocabulary size of the BPE tokenizer trained when no tokenizer is given."}
+        default=4096,
+        metadata={"help": "Vocabulary size of the BPE tokenizer trained when no tokenizer is given."},
     )
     eos_between_rows: bool | None = field(
         default=None,
@@ -103,7 +105,8 @@ class PretrainArguments:
         },
     )
     sample_prompt: str | None = field(
-        default=None, metadata={"help": "Prompt of the sample printed at the end (default: a validation line)."}
+        default=None,
+        metadata={"help": "Prompt of the sample printed at the end (default: a validation line)."},
     )
     sample_max_new_tokens: int = field(default=100, metadata={"help": "Length of that sample, in tokens."})
 
@@ -135,7 +138,9 @@ def main(args: list[str] | None = None) -> dict:
     for split in ("train", "validation"):
         require_columns(raw[split], [text_column], split, {text_column: "--text_column_name"})
     rows_are_lines = not data_args.dataset_name and str(data_args.train_file or ".txt").endswith(".txt")
-    eos_between_rows = (not rows_are_lines) if pretrain_args.eos_between_rows is None else pretrain_args.eos_between_rows
+    eos_between_rows = (
+        (not rows_are_lines) if pretrain_args.eos_between_rows is None else pretrain_args.eos_between_rows
+    )
 
     # 2. Model shape, checked before any work: a checkpoint's config, or a named size plus overrides.
     overrides = parse_config_overrides(model_args.config_overrides)
@@ -158,14 +163,21 @@ def main(args: list[str] | None = None) -> dict:
     started = time.perf_counter()
     given_tokenizer = model_args.tokenizer_name or model_args.model_name_or_path
     if resume or given_tokenizer:
-        tokenizer = AutoTokenizer.from_pretrained(resume or given_tokenizer, trust_remote_code=model_args.trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(
+            resume or given_tokenizer, trust_remote_code=model_args.trust_remote_code
+        )
     else:
         tokenizer = None
         if PartialState().is_main_process:
             from hf_scratch_gpt.train_tokenizer import train_tokenizer
 
-            logger.info("training a byte-level BPE tokenizer (vocab %d) on the training split", pretrain_args.vocab_size)
-            tokenizer = train_tokenizer(texts=list(raw["train"][text_column]), vocab_size=pretrain_args.vocab_size)
+            logger.info(
+                "training a byte-level BPE tokenizer (vocab %d) on the training split",
+                pretrain_args.vocab_size,
+            )
+            tokenizer = train_tokenizer(
+                texts=list(raw["train"][text_column]), vocab_size=pretrain_args.vocab_size
+            )
         if training_args.world_size > 1:
             shared = [tokenizer]
             broadcast_object_list(shared, from_process=0)
@@ -194,7 +206,9 @@ def main(args: list[str] | None = None) -> dict:
         blocks = {}
         for split in ("train", "validation"):
             tokenized = raw[split].map(
-                tokenize_function(tokenizer, text_column, eos_between_rows, count_chars=split == "validation"),
+                tokenize_function(
+                    tokenizer, text_column, eos_between_rows, count_chars=split == "validation"
+                ),
                 batched=True,
                 remove_columns=raw[split].column_names,
                 num_proc=data_args.preprocessing_num_workers,
@@ -217,8 +231,11 @@ def main(args: list[str] | None = None) -> dict:
     blocks["validation"] = blocks["validation"].remove_columns(["n_chars", "n_bytes"])
     logger.info(
         "%d training and %d validation blocks of %d tokens; validation covers %d characters",
-        len(blocks["train"]), len(blocks["validation"]), block_size, units.n_chars,
-    )  # fmt: skip
+        len(blocks["train"]),
+        len(blocks["validation"]),
+        block_size,
+        units.n_chars,
+    )
 
     # 6. Train.
     model.generation_config = GenerationConfig(
@@ -257,7 +274,9 @@ def main(args: list[str] | None = None) -> dict:
         "tokenizer_seconds": round(tokenizer_seconds, 2),
         "global_step": trainer.state.global_step,
         "resumed_from_step": resume_step(resume),
-        "stopped_by_time_budget": bool(trainer.time_budget and trainer.time_budget.stopped_at_step is not None),
+        "stopped_by_time_budget": bool(
+            trainer.time_budget and trainer.time_budget.stopped_at_step is not None
+        ),
     }
     trainer.save_metrics("all", metrics)
     trainer.save_state()
@@ -276,7 +295,8 @@ def main(args: list[str] | None = None) -> dict:
                 summary=f"A {metrics['total_params'] / 1e6:.1f}M-parameter GPT (ScratchGPT: GPT-2's architecture, "
                 f"written from scratch in hf_scratch_gpt) pretrained with next-token prediction, with {tokenizer_note}.",
                 metrics={name: metrics[name] for name in HEADLINE_METRICS if name in metrics},
-                data=data_args.dataset_name or (f"local files: {local_files}" if local_files else DEFAULT_CORPUS),
+                data=data_args.dataset_name
+                or (f"local files: {local_files}" if local_files else DEFAULT_CORPUS),
                 dataset=data_args.dataset_name,
                 base_model=model_args.model_name_or_path,
                 hyperparameters=hyperparameters(model.config, training_args, block_size, metrics),
@@ -284,12 +304,21 @@ def main(args: list[str] | None = None) -> dict:
                 command=["recipes/pretrain.py", *(sys.argv[1:] if args is None else args)],
             ),
         )
-        save_loss_plot(trainer.state.log_history, output_dir / LOSS_PLOT, title=f"pretraining {output_dir.name}")
-        print_sample(trainer.model, tokenizer, pretrain_args.sample_prompt or first_line(raw["validation"], text_column))
+        save_loss_plot(
+            trainer.state.log_history, output_dir / LOSS_PLOT, title=f"pretraining {output_dir.name}"
+        )
+        print_sample(
+            trainer.model,
+            tokenizer,
+            pretrain_args.sample_prompt or first_line(raw["validation"], text_column),
+        )
         logger.info(
             "validation: loss %.4f, perplexity %.2f, %.4f nats per character, %.4f bits per byte",
-            metrics["eval_loss"], metrics["eval_perplexity"], metrics["eval_nats_per_char"], metrics["eval_bits_per_byte"],
-        )  # fmt: skip
+            metrics["eval_loss"],
+            metrics["eval_perplexity"],
+            metrics["eval_nats_per_char"],
+            metrics["eval_bits_per_byte"],
+        )
     if training_args.push_to_hub:
         trainer.push_to_hub()
     return metrics

@@ -76,7 +76,9 @@ def instruction_records(n: int) -> list[dict]:
     for index in range(n):
         records.append(
             {
-                "instruction": f"Repeat the number {index} in words." if index % 3 else "Add the two numbers.",
+                "instruction": f"Repeat the number {index} in words."
+                if index % 3
+                else "Add the two numbers.",
                 "input": "" if index % 3 else f"{index} and {index + 1}",
                 "output": f"The answer is {index}." if index % 3 else f"The sum is {2 * index + 1}.",
             }

@@ -69,10 +69,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(
-    root: Path, max_new_tokens_cap: int = 32, concurrency: int = 4
-) -> Iterator[tuple[str, object]]:
-    """Yield (url, demo) for the app serving fresh tiny checkpoints under `root`; closed afterwards."""
+def running_app(root: Path, max_new_tokens_cap: int = CAP, concurrency: int = 4) -> Iterator[SimpleNamespace]:
+    """Serve fresh tiny checkpoints saved under `root`; yield (url, demo, lm_dir, cls_dir); close afterwards."""
     app = load_app()
     lm_dir, cls_dir = build_checkpoints(root)
     model, tokenizer = app.load_checkpoint(str(lm_dir), "causal")

@@ -191,7 +191,11 @@ def test_learns_what_hf_bpe_trainer_learns():
     hf.train_from_iterator([train], hf_trainer)
     ours = train_bpe([train], 1024, show_progress=False)
     alphabet = bytes_to_unicode()
-    as_hf = ["".join(alphabet[b] for b in ours.vocab[a] + b" " + ours.vocab[b]) for a, b in ours.merges]
+
+    def as_text(token: bytes) -> str:
+        return "".join(alphabet[b] for b in token)
+
+    as_hf = [f"{as_text(ours.vocab[left])} {as_text(ours.vocab[right])}" for left, right in ours.merges]
     hf_merges = [
         " ".join(m) if isinstance(m, list) else m for m in json.loads(hf.to_str())["model"]["merges"]
     ]

@@ -25,13 +25,24 @@ def checkpoint(tmp_path_factory):
 def sms_file(tmp_path_factory):
     """A headerless `label<TAB>text` file like the SMS Spam Collection."""
     path = tmp_path_factory.mktemp("data") / "SMSSpam"
-    path.write_text("".join(f"{row['label']}\t{row['text']}\n" for row in labelled_rows(60)), encoding="utf-8")
+    path.write_text(
+        "".join(f"{row['label']}\t{row['text']}\n" for row in labelled_rows(60)), encoding="utf-8"
+    )
     return path
 
 
 def run(checkpoint, output_dir, *extra):
-    args = ["--model_name_or_path", str(checkpoint), "--output_dir", str(output_dir), "--learning_rate", "2e-3"]
-    return classifier.main([*args, "--num_train_epochs", "2", "--per_device_train_batch_size", "8", *FAST_ARGS, *extra])
+    args = [
+        "--model_name_or_path",
+        str(checkpoint),
+        "--output_dir",
+        str(output_dir),
+        "--learning_rate",
+        "2e-3",
+    ]
+    return classifier.main(
+        [*args, "--num_train_epochs", "2", "--per_device_train_batch_size", "8", *FAST_ARGS, *extra]
+    )
 
 
 def test_headerless_tsv_end_to_end(checkpoint, sms_file, tmp_path):
@@ -43,7 +54,9 @@ def test_headerless_tsv_end_to_end(checkpoint, sms_file, tmp_path):
     for name in ("model.safetensors", "config.json", "modeling_scratch_gpt.py", "tokenizer.json", "README.md",
                  "loss.png", "all_results.json", "test_predictions.jsonl"):  # fmt: skip
         assert (output_dir / name).is_file(), name
-    predictions = [json.loads(line) for line in (output_dir / "test_predictions.jsonl").read_text().splitlines()]
+    predictions = [
+        json.loads(line) for line in (output_dir / "test_predictions.jsonl").read_text().splitlines()
+    ]
     assert len(predictions) == 12  # 20% of 60 rows
     accuracy = sum(p["label"] == p["predicted"] for p in predictions) / len(predictions)
     assert accuracy == pytest.approx(metrics["test_accuracy"])
@@ -70,7 +83,16 @@ def test_last_block_mode_trains_only_the_last_block_norm_and_head(checkpoint, sm
 
 def test_lora_merged_saves_a_plain_model(checkpoint, sms_file, tmp_path):
     output_dir = tmp_path / "lora"
-    metrics = run(checkpoint, output_dir, "--train_file", str(sms_file), "--use_peft", "--lora_r", "4", "--merge_adapter")
+    metrics = run(
+        checkpoint,
+        output_dir,
+        "--train_file",
+        str(sms_file),
+        "--use_peft",
+        "--lora_r",
+        "4",
+        "--merge_adapter",
+    )
     assert metrics["trainable_params"] < metrics["total_params"] / 2
     assert not (output_dir / "adapter_config.json").exists()
     model = AutoModelForSequenceClassification.from_pretrained(output_dir)
@@ -90,7 +112,9 @@ def test_lora_adapter_only(checkpoint, sms_file, tmp_path):
 
 def test_separate_files_and_balancing(checkpoint, tmp_path):
     rows = labelled_rows(80)
-    train = [row for index, row in enumerate(rows[:60]) if row["label"] == "ham" or index % 4 == 1]  # 30 ham, 15 spam
+    train = [
+        row for index, row in enumerate(rows[:60]) if row["label"] == "ham" or index % 4 == 1
+    ]  # 30 ham, 15 spam
     write_jsonl(tmp_path / "train.jsonl", train)
     write_jsonl(tmp_path / "val.jsonl", rows[60:70])
     write_jsonl(tmp_path / "test.jsonl", rows[70:])
@@ -108,30 +132,62 @@ def test_unseen_test_labels_are_an_error(checkpoint, tmp_path):
     rows = labelled_rows(40)
     write_jsonl(tmp_path / "train.jsonl", rows[:30])
     write_jsonl(tmp_path / "test.jsonl", [*rows[30:], {"text": "hello there", "label": "phishing"}])
-    with pytest.raises(ValueError, match=r"test split has labels \['phishing'\] that the training split never had"):
-        run(checkpoint, tmp_path / "o", "--train_file", str(tmp_path / "train.jsonl"), "--test_file", str(tmp_path / "test.jsonl"))
+    with pytest.raises(
+        ValueError, match=r"test split has labels \['phishing'\] that the training split never had"
+    ):
+        run(
+            checkpoint,
+            tmp_path / "o",
+            "--train_file",
+            str(tmp_path / "train.jsonl"),
+            "--test_file",
+            str(tmp_path / "test.jsonl"),
+        )
 
 
 def test_missing_label_column_lists_the_columns_found(checkpoint, tmp_path):
-    write_jsonl(tmp_path / "train.jsonl", [{"text": row["text"], "category": row["label"]} for row in labelled_rows(20)])
-    with pytest.raises(ValueError, match=r"\['label'\] not found in the train split.*\['text', 'category'\].*--label_column_name"):
+    write_jsonl(
+        tmp_path / "train.jsonl",
+        [{"text": row["text"], "category": row["label"]} for row in labelled_rows(20)],
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"\['label'\] not found in the train split.*\['text', 'category'\].*--label_column_name",
+    ):
         run(checkpoint, tmp_path / "o", "--train_file", str(tmp_path / "train.jsonl"))
 
 
 def test_long_texts_are_truncated_with_a_warning(checkpoint, sms_file, tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
-        run(checkpoint, tmp_path / "o", "--train_file", str(sms_file), "--max_seq_length", "4", "--max_steps", "1")
-    assert any("longer than max_seq_length=4 tokens and were truncated" in r.getMessage() for r in caplog.records)
+        run(
+            checkpoint,
+            tmp_path / "o",
+            "--train_file",
+            str(sms_file),
+            "--max_seq_length",
+            "4",
+            "--max_steps",
+            "1",
+        )
+    assert any(
+        "longer than max_seq_length=4 tokens and were truncated" in r.getMessage() for r in caplog.records
+    )
 
 
 def test_max_seq_length_above_the_context_is_an_error(checkpoint, sms_file, tmp_path):
-    with pytest.raises(ValueError, match=r"--max_seq_length 65 is above the model's context \(n_positions 64\)"):
+    with pytest.raises(
+        ValueError, match=r"--max_seq_length 65 is above the model's context \(n_positions 64\)"
+    ):
         run(checkpoint, tmp_path / "o", "--train_file", str(sms_file), "--max_seq_length", "65")
 
 
 def test_book_spam_split_reproduces_the_books_sizes_and_balance():
     splits = book_spam_split(shared_file("SMSSpamCollection"))
-    assert {name: len(split) for name, split in splits.items()} == {"train": 1045, "validation": 149, "test": 300}
+    assert {name: len(split) for name, split in splits.items()} == {
+        "train": 1045,
+        "validation": 149,
+        "test": 300,
+    }
     labels = [label for split in splits.values() for label in split["label"]]
     assert labels.count("spam") == labels.count("ham") == 747
     # The book's train.csv begins with this message (pandas sample/shuffle with random_state=123).

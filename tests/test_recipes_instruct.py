@@ -10,7 +10,13 @@ from recipe_helpers import FAST_ARGS, ascii_text, instruction_records, load_reci
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import hf_scratch_gpt  # noqa: F401  (registers the Auto classes)
-from hf_scratch_gpt.instruct_data import IGNORE_INDEX, InstructCollator, alpaca_to_messages, to_messages, tokenize_function
+from hf_scratch_gpt.instruct_data import (
+    IGNORE_INDEX,
+    InstructCollator,
+    alpaca_to_messages,
+    to_messages,
+    tokenize_function,
+)
 
 instruct = load_recipe("finetune_instruct")
 
@@ -34,7 +40,9 @@ def test_labels_are_ignored_exactly_on_the_prompt(tokenizer):
     tail_ids = tokenizer("\n\n")["input_ids"]
     example = tokenize_function(tokenizer)({"messages": messages})
     assert example["input_ids"] == prompt_ids + response_ids + tail_ids
-    assert example["labels"] == [IGNORE_INDEX] * len(prompt_ids) + response_ids + [IGNORE_INDEX] * len(tail_ids)
+    assert example["labels"] == [IGNORE_INDEX] * len(prompt_ids) + response_ids + [IGNORE_INDEX] * len(
+        tail_ids
+    )
 
 
 def test_alpaca_input_and_system_prompt_and_multi_turn_chat(tokenizer):
@@ -66,7 +74,9 @@ def test_collator_pads_with_ignored_labels():
 
 
 def test_records_without_known_columns_are_an_error():
-    with pytest.raises(ValueError, match=r"neither a 'messages' column.*columns found are \['question', 'answer'\]"):
+    with pytest.raises(
+        ValueError, match=r"neither a 'messages' column.*columns found are \['question', 'answer'\]"
+    ):
         to_messages(Dataset.from_list([{"question": "q", "answer": "a"}]))
     with pytest.raises(ValueError, match="must end with an assistant message"):
         to_messages(Dataset.from_list([{"messages": [{"role": "user", "content": "hi"}]}]))
@@ -80,8 +90,17 @@ def data_file(tmp_path_factory):
 
 
 def run(checkpoint, data_file, output_dir, *extra):
-    args = ["--model_name_or_path", str(checkpoint), "--train_file", str(data_file), "--output_dir", str(output_dir)]
-    return instruct.main([*args, "--max_steps", "3", "--learning_rate", "1e-3", "--max_new_tokens", "8", *FAST_ARGS, *extra])
+    args = [
+        "--model_name_or_path",
+        str(checkpoint),
+        "--train_file",
+        str(data_file),
+        "--output_dir",
+        str(output_dir),
+    ]
+    return instruct.main(
+        [*args, "--max_steps", "3", "--learning_rate", "1e-3", "--max_new_tokens", "8", *FAST_ARGS, *extra]
+    )
 
 
 def test_full_finetuning_end_to_end(checkpoint, data_file, tmp_path):
@@ -98,7 +117,10 @@ def test_full_finetuning_end_to_end(checkpoint, data_file, tmp_path):
                  "generation_config.json", "README.md", "loss.png", "all_results.json"):  # fmt: skip
         assert (output_dir / name).is_file(), name
     model = AutoModelForCausalLM.from_pretrained(output_dir)
-    assert model.config.use_cache and model.generation_config.eos_token_id == AutoTokenizer.from_pretrained(output_dir).eos_token_id
+    assert (
+        model.config.use_cache
+        and model.generation_config.eos_token_id == AutoTokenizer.from_pretrained(output_dir).eos_token_id
+    )
     assert ModelCard.load(output_dir / "README.md").data.pipeline_tag == "text-generation"
 
 
@@ -123,4 +145,7 @@ def test_chat_records_and_too_long_examples(checkpoint, tmp_path, caplog):
     path.write_text("".join(json.dumps(chat) + "\n" for chat in chats))
     metrics = run(checkpoint, path, tmp_path / "o", "--num_generate", "1")
     assert metrics["generated"] == 1
-    assert any("dropped 1 of 17 train examples longer than max_seq_length=64" in r.getMessage() for r in caplog.records)
+    assert any(
+        "dropped 1 of 17 train examples longer than max_seq_length=64" in r.getMessage()
+        for r in caplog.records
+    )

@@ -19,7 +19,16 @@ import hf_scratch_gpt  # noqa: F401  (registers the Auto classes)
 
 pretrain = load_recipe("pretrain")
 
-TINY = ["--model_size", "tiny", "--vocab_size", "300", "--block_size", "32", "--per_device_train_batch_size", "4"]
+TINY = [
+    "--model_size",
+    "tiny",
+    "--vocab_size",
+    "300",
+    "--block_size",
+    "32",
+    "--per_device_train_batch_size",
+    "4",
+]
 
 
 @pytest.fixture(scope="module")
@@ -80,11 +89,15 @@ def test_nats_per_char_matches_a_hand_computed_value(finished_run, text_files):
     model = AutoModelForCausalLM.from_pretrained(output_dir).eval()
     tokenizer = AutoTokenizer.from_pretrained(output_dir)
     lines = (text_files / "validation.txt").read_text().splitlines(keepends=True)
-    ids = [token for line in lines for token in tokenizer(line)["input_ids"]]  # rows are lines, no EOS between
+    ids = [
+        token for line in lines for token in tokenizer(line)["input_ids"]
+    ]  # rows are lines, no EOS between
     blocks = torch.tensor([ids[i : i + 32] for i in range(0, len(ids) // 32 * 32, 32)])
     with torch.no_grad():
         logits = model(blocks).logits[:, :-1]
-    total_nats = torch.nn.functional.cross_entropy(logits.flatten(0, 1), blocks[:, 1:].flatten(), reduction="sum")
+    total_nats = torch.nn.functional.cross_entropy(
+        logits.flatten(0, 1), blocks[:, 1:].flatten(), reduction="sum"
+    )
     n_chars = sum(len(tokenizer.decode(block[1:])) for block in blocks.tolist())  # ASCII text: chars == bytes
     assert metrics["eval_loss"] == pytest.approx(total_nats.item() / blocks[:, 1:].numel(), rel=1e-4)
     assert metrics["eval_nats_per_char"] == pytest.approx(total_nats.item() / n_chars, rel=1e-4)
@@ -92,7 +105,9 @@ def test_nats_per_char_matches_a_hand_computed_value(finished_run, text_files):
 
 
 def test_default_corpus_run_prints_a_sample(tmp_path, capsys):
-    metrics = pretrain.main([*TINY, "--max_steps", "2", "--eval_steps", "2", "--output_dir", str(tmp_path / "o"), *FAST_ARGS])
+    metrics = pretrain.main(
+        [*TINY, "--max_steps", "2", "--eval_steps", "2", "--output_dir", str(tmp_path / "o"), *FAST_ARGS]
+    )
     assert math.isfinite(metrics["eval_nats_per_char"])
     assert "===== sample" in capsys.readouterr().out
     assert "default corpus" in (tmp_path / "o" / "README.md").read_text()
@@ -106,7 +121,9 @@ def test_refuses_an_output_folder_holding_another_run(finished_run, text_files):
 
 def test_block_size_above_the_context_is_an_error(text_files, tmp_path):
     args = ["--train_file", str(text_files / "train.txt"), "--model_size", "tiny", "--vocab_size", "300"]
-    with pytest.raises(ValueError, match=r"--block_size 256 is above the model's context \(n_positions 128\)"):
+    with pytest.raises(
+        ValueError, match=r"--block_size 256 is above the model's context \(n_positions 128\)"
+    ):
         pretrain.main([*args, "--block_size", "256", "--output_dir", str(tmp_path / "o")])
 
 
@@ -150,7 +167,9 @@ def test_killed_run_resumes_to_the_same_step_count(text_files, tmp_path):
     )  # fmt: skip
     deadline = time.monotonic() + 240
     while not (killed_dir / "checkpoint-5" / "trainer_state.json").is_file():
-        assert process.poll() is None and time.monotonic() < deadline, "the run ended before its first checkpoint"
+        assert process.poll() is None and time.monotonic() < deadline, (
+            "the run ended before its first checkpoint"
+        )
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait()
@@ -164,3 +183,23 @@ def test_killed_run_resumes_to_the_same_step_count(text_files, tmp_path):
     assert math.isfinite(resumed["eval_loss"])
     # Restored weights, optimizer, scheduler, RNG and data position: the same training as without the kill.
     assert resumed["eval_loss"] == pytest.approx(uninterrupted["eval_loss"], rel=1e-3)
+
+
+def test_time_budget_stops_training_with_the_schedule_decayed(text_files, tmp_path):
+    args = [
+        "--train_file", str(text_files / "train.txt"), *TINY, "--max_train_seconds", "3", "--max_steps", "100000",
+        "--warmup_steps", "0.1", "--learning_rate", "1e-3", "--eval_strategy", "no", "--save_strategy", "no",
+        "--output_dir", str(tmp_path / "o"), *FAST_ARGS,
+    ]  # fmt: skip
+    metrics = pretrain.main(args)
+    assert metrics["stopped_by_time_budget"] and 1 < metrics["global_step"] < 100000
+    assert metrics["train_runtime"] >= 3
+    rates = [
+        entry["learning_rate"]
+        for entry in json.loads((tmp_path / "o" / "trainer_state.json").read_text())["log_history"]
+        if "learning_rate" in entry
+    ]
+    # Warmed up, then decayed on time: the last rate is one step stale (it was set when the step before ended).
+    peak = rates.index(max(rates))
+    assert max(rates) > 0.5e-3 and rates[-1] < 0.5 * max(rates)
+    assert all(later <= earlier for earlier, later in zip(rates[peak:], rates[peak + 1 :], strict=False))

@@ -17,8 +17,11 @@ from gradio_client.exceptions import AppError
 from space_helpers import APP_PATH, CAP, CONTEXT, LABELS, load_app, shared_space
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
-# Greedy completion arguments, in the order of the /complete endpoint: prompt, temperature, top_k, top_p,
-# max_new_tokens, seed.
+# gradio's queue triggers pandas deprecation warnings on every request.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+# Greedy decoding as the /complete endpoint's (temperature, top_k, top_p); its arguments are
+# (prompt, temperature, top_k, top_p, max_new_tokens, seed).
 GREEDY = (0.0, 0, 1.0)
 
 
@@ -82,9 +85,8 @@ def test_chat_uses_the_history_of_the_session(space, lm):
 
 
 def test_streamed_chunks_arrive_in_order_each_extending_the_last(space):
-    job = Client(space.url, verbose=False).submit(
-        "The", *GREEDY, CAP, 0, api_name="/complete"
-    )  # outputs: (continuation, stats)
+    job = Client(space.url, verbose=False).submit("The", *GREEDY, CAP, 0, api_name="/complete")
+    # Each update is (continuation so far, stats).
     texts = [text for text, _ in job]
     assert len(set(texts)) >= 3, f"expected several streamed updates, got {texts}"
     for before, after in zip(texts, texts[1:], strict=False):

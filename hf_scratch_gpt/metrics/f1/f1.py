@@ -34,7 +34,9 @@ class F1(evaluate.Metric):
             ),
         )
 
-    def _compute(self, predictions, references, average: str = "binary", pos_label: int = 1) -> dict[str, float]:
+    def _compute(
+        self, predictions, references, average: str = "binary", pos_label: int = 1
+    ) -> dict[str, float]:
         if average not in AVERAGES:
             raise ValueError(f"average must be one of {AVERAGES}, got {average!r}")
         predictions, references = np.asarray(predictions), np.asarray(references)
