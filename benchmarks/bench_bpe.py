@@ -15,9 +15,10 @@ import argparse
 import time
 from pathlib import Path
 
-from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
+from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
 from hf_scratch_gpt.bpe import GPT2_SPLIT_PATTERN, train_bpe
+from hf_scratch_gpt.hf_tokenizer import byte_level_pre_tokenizer
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 DEFAULT_FILES = [DATA / "shakespeare_gutenberg_42works.txt", DATA / "kjv_bible.txt"]
@@ -32,12 +33,7 @@ def split_held_out(text: str, fraction: float) -> tuple[str, str]:
 
 def train_hf(texts: list[str], vocab_size: int) -> Tokenizer:
     tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(GPT2_SPLIT_PATTERN), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
+    tokenizer.pre_tokenizer = byte_level_pre_tokenizer(GPT2_SPLIT_PATTERN)
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
         special_tokens=[SPECIAL],

@@ -127,15 +127,33 @@ def _special_pattern(tokens: Iterable[str]) -> regex.Pattern | None:
 
 
 def validate_special_tokens(special_tokens: Iterable[str]) -> list[str]:
-    """Return the special tokens as a list, or raise ValueError for empty or repeated ones."""
-    tokens = list(special_tokens)
+    """Return the special tokens as a list (one string alone is one token); raise ValueError for bad ones.
+
+    Empty, repeated and multi-line tokens are refused (`save` writes one special token per line).
+    """
+    tokens = [special_tokens] if isinstance(special_tokens, str) else list(special_tokens)
     for token in tokens:
-        if not isinstance(token, str) or not token or "\n" in token:
+        if not isinstance(token, str) or not token or "\n" in token or "\r" in token:
             raise ValueError(f"special token {token!r} must be a non-empty string without line breaks")
     repeated = sorted({t for t in tokens if tokens.count(t) > 1})
     if repeated:
         raise ValueError(f"duplicate special tokens {repeated}: list each special token once")
     return tokens
+
+
+def num_merges_for(vocab_size: int, num_special_tokens: int) -> int:
+    """How many merges a vocabulary of `vocab_size` holds (256 bytes + merges + special tokens), at least 1.
+
+    >>> num_merges_for(260, 1)
+    3
+    """
+    num_merges = vocab_size - 256 - num_special_tokens
+    if num_merges < 1:
+        raise ValueError(
+            f"vocab_size ({vocab_size}) must be larger than 256 bytes + {num_special_tokens} special tokens "
+            f"= {256 + num_special_tokens}: there would be no room for a single merge"
+        )
+    return num_merges
 
 
 class ByteLevelBPE:
@@ -545,12 +563,7 @@ def train_bpe(
     ['lo', 'low', ' low', ' lowe']
     """
     special_tokens = validate_special_tokens(special_tokens)
-    num_merges = vocab_size - 256 - len(special_tokens)
-    if num_merges < 1:
-        raise ValueError(
-            f"vocab_size ({vocab_size}) must be larger than 256 bytes + {len(special_tokens)} special tokens "
-            f"= {256 + len(special_tokens)}: there would be no room for a single merge"
-        )
+    num_merges = num_merges_for(vocab_size, len(special_tokens))
     if isinstance(texts, str):
         texts = [texts]
     word_counts = count_pretokens(texts, special_tokens, num_workers=num_workers, show_progress=show_progress)

@@ -16,13 +16,14 @@ Pipeline: Split(GPT-2 regex, "isolated") cuts pre-tokens exactly as `ByteLevelBP
 ByteLevel decoder turns tokens back into bytes and UTF-8 text. Special tokens are added tokens: the HF
 tokenizer always treats text spelling one as that special token (our `encode` default "all"; pass
 `split_special_tokens=True` to the HF tokenizer to encode it as plain text). Lone surrogates: the Rust core
-rejects them (TypeError); clean text with `hf_scratch_gpt.bpe.replace_surrogates` first.
+rejects them (TypeError) where `ByteLevelBPE.encode` reads them as U+FFFD; clean such text with
+`hf_scratch_gpt.bpe.replace_surrogates` first.
 """
 
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast
 
-from .bpe import ByteLevelBPE, bytes_to_unicode
+from .bpe import GPT2_SPLIT_PATTERN, ByteLevelBPE, bytes_to_unicode
 
 # Chat format with plain-text markers, so it also works with GPT-2's vocabulary (no new special tokens):
 #
@@ -48,11 +49,25 @@ CHAT_TEMPLATE = (
 )
 
 
+def byte_level_pre_tokenizer(pattern: str = GPT2_SPLIT_PATTERN) -> pre_tokenizers.PreTokenizer:
+    """GPT-2's pre-tokenization in `tokenizers`: cut by `pattern`, then write each piece's bytes as text."""
+    return pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(pattern), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+
+
 def to_hf_tokenizer(bpe: ByteLevelBPE, model_max_length: int | None = None) -> PreTrainedTokenizerFast:
     """Wrap `bpe` as a `PreTrainedTokenizerFast` that encodes exactly like `bpe.encode`.
 
     eos, bos and pad are `<|endoftext|>` (as in GPT-2), or the first special token if there is no
-    `<|endoftext|>`. `model_max_length` is the model's context size when known (None: unlimited).
+    `<|endoftext|>`; `CHAT_TEMPLATE` is set when there is such an eos token (it ends each answer).
+    `model_max_length` is the model's context size when known (None: unlimited).
+
+    One difference from `bpe.encode`: text holding a lone surrogate (U+D800..U+DFFF) raises TypeError here,
+    where `bpe.encode` reads it as U+FFFD; pass such text through `bpe.replace_surrogates` first.
     """
     alphabet = bytes_to_unicode()
     special_ids = set(bpe.special_tokens.values())
@@ -70,12 +85,7 @@ def to_hf_tokenizer(bpe: ByteLevelBPE, model_max_length: int | None = None) -> P
     merges = [(as_text(bpe.vocab[left]), as_text(bpe.vocab[right])) for left, right in bpe.merges]
 
     tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=merges, ignore_merges=False))
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(bpe.pattern), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
+    tokenizer.pre_tokenizer = byte_level_pre_tokenizer(bpe.pattern)
     tokenizer.decoder = decoders.ByteLevel()
     tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
     tokenizer.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in bpe.special_tokens])
@@ -90,6 +100,6 @@ def to_hf_tokenizer(bpe: ByteLevelBPE, model_max_length: int | None = None) -> P
         pad_token=main_special,
         extra_special_tokens=[t for t in specials if t != main_special],
         clean_up_tokenization_spaces=False,  # decode must give back the exact text
-        chat_template=CHAT_TEMPLATE,
+        chat_template=CHAT_TEMPLATE if main_special else None,
         **extra,
     )

@@ -34,11 +34,13 @@ Usage:
 
 import math
 from functools import partial
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import GenerationMixin, PreTrainedModel
+from safetensors import safe_open
+from transformers import GenerationMixin, PreTrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
 from transformers.modeling_layers import GradientCheckpointingLayer
@@ -292,6 +294,22 @@ class ScratchGPTPreTrainedModel(PreTrainedModel):
             init.ones_(module.weight)
             init.zeros_(module.bias)
 
+    @classmethod
+    def _can_set_attn_implementation(cls) -> bool:
+        # transformers guesses this from the source; ScratchGPTModel reads config._attn_implementation at every
+        # forward, so `model.set_attn_implementation("eager" | "sdpa")` takes effect immediately.
+        return True
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """transformers' loader, with a clearer error when the checkpoint's shapes do not fit the config."""
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        except RuntimeError as error:
+            if "ignore_mismatched_sizes" not in str(error):
+                raise
+            raise RuntimeError(_shape_mismatch_message(cls, pretrained_model_name_or_path, kwargs)) from error
+
     def save_pretrained(self, save_directory, *args, **kwargs):
         """Save weights (safetensors), config and, when registered for remote code, the code files.
 
@@ -302,6 +320,38 @@ class ScratchGPTPreTrainedModel(PreTrainedModel):
         if self._auto_class is not None:
             self.config.auto_map = {**AUTO_MAP, **(getattr(self.config, "auto_map", None) or {})}
         return super().save_pretrained(save_directory, *args, **kwargs)
+
+
+def _shape_mismatch_message(cls: type, path, kwargs: dict) -> str:
+    """Name the weights whose checkpoint shape differs from what the config builds (local safetensors folders)."""
+    message = (
+        f"The checkpoint at {path} does not fit {cls.__name__} built from this config: some weights have other "
+        "shapes (typically vocab_size, n_embd, n_inner or n_positions differ). Load it with its own config (do not "
+        "override those fields), or pass ignore_mismatched_sizes=True to re-initialise the mismatched weights "
+        "(e.g. a classification head with another num_labels)."
+    )
+    folder = Path(str(path))
+    if not folder.is_dir():
+        return message
+    try:
+        config = kwargs.get("config")
+        if not isinstance(config, PreTrainedConfig):
+            # As from_pretrained does: kwargs naming config attributes override the saved config.
+            config, _ = cls.config_class.from_pretrained(folder, return_unused_kwargs=True, **kwargs)
+        with torch.device("meta"):
+            expected = {name: tuple(t.shape) for name, t in cls(config).state_dict().items()}
+        found = {}
+        for file in sorted(folder.glob("*.safetensors")):
+            with safe_open(file, framework="pt") as weights:
+                found.update({name: tuple(weights.get_slice(name).get_shape()) for name in weights.keys()})
+    except (OSError, ValueError):
+        return message
+    details = [
+        f"{name}: checkpoint {found[name]} vs config {shape}"
+        for name, shape in expected.items()
+        if name in found and found[name] != shape
+    ]
+    return message + (" Mismatched: " + "; ".join(details) if details else "")
 
 
 class ScratchGPTModel(ScratchGPTPreTrainedModel):

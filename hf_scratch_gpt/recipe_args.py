@@ -123,7 +123,7 @@ class RunArguments:
         default=None,
         metadata={
             "help": "Stop training after this many seconds of wall-clock time; the learning-rate schedule "
-            "then runs on elapsed time instead of steps, so it ends decayed."
+            "then runs on elapsed time instead of steps, so it ends decayed (0 or unset: no time limit)."
         },
     )
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from transformers import PreTrainedTokenizerFast
 
-from .bpe import ByteLevelBPE, show_token, train_bpe, validate_special_tokens
+from .bpe import ByteLevelBPE, num_merges_for, show_token, train_bpe, validate_special_tokens
 from .default_corpus import default_corpus_documents
 from .hf_tokenizer import to_hf_tokenizer
 
@@ -78,28 +78,28 @@ def check_output_dir(output_dir: str | os.PathLike, overwrite_output_dir: bool =
 
 
 def _train(
-    files: Sequence[str | os.PathLike] | None,
-    texts: Sequence[str] | None,
+    files: Sequence[str | os.PathLike] | str | os.PathLike | None,
+    texts: Sequence[str] | str | None,
     vocab_size: int,
     special_tokens: Sequence[str],
     show_progress: bool,
     num_workers: int | None,
 ) -> ByteLevelBPE:
     special_tokens = validate_special_tokens(special_tokens)
-    if vocab_size <= 256 + len(special_tokens):  # checked before reading gigabytes of text
-        raise ValueError(
-            f"vocab_size ({vocab_size}) must be larger than 256 bytes + {len(special_tokens)} special tokens "
-            f"= {256 + len(special_tokens)}"
-        )
-    corpus = [read_text_file(f) for f in files or []] + list(texts or [])
+    num_merges_for(vocab_size, len(special_tokens))  # raises before reading gigabytes of text
     if files is None and texts is None:
         corpus = default_corpus_documents()
+    else:
+        # One file or one text on its own is one document (iterating a str would give its characters).
+        files = [files] if isinstance(files, str | os.PathLike) else files or []
+        texts = [texts] if isinstance(texts, str) else texts or []
+        corpus = [read_text_file(f) for f in files] + list(texts)
     return train_bpe(corpus, vocab_size, special_tokens, show_progress=show_progress, num_workers=num_workers)
 
 
 def train_tokenizer(
-    files: Sequence[str | os.PathLike] | None = None,
-    texts: Sequence[str] | None = None,
+    files: Sequence[str | os.PathLike] | str | os.PathLike | None = None,
+    texts: Sequence[str] | str | None = None,
     vocab_size: int = 8192,
     special_tokens: Sequence[str] = ("<|endoftext|>",),
     model_max_length: int | None = None,
@@ -108,9 +108,10 @@ def train_tokenizer(
 ) -> PreTrainedTokenizerFast:
     """Train our BPE on `files` and/or `texts` (documents) and return it as a HF fast tokenizer.
 
-    With neither, trains on the built-in default corpus. `vocab_size` counts the 256 bytes, the merges and
-    the special tokens. Save it with `tokenizer.save_pretrained(folder)`, or use the command line, which
-    also writes the human-readable merges file.
+    With neither, trains on the built-in default corpus; a single path or string counts as a list of one.
+    `vocab_size` counts the 256 bytes, the merges and the special tokens. Save it with
+    `tokenizer.save_pretrained(folder)`, or use the command line, which also writes the human-readable
+    merges file.
     """
     bpe = _train(files, texts, vocab_size, special_tokens, show_progress, num_workers)
     return to_hf_tokenizer(bpe, model_max_length)

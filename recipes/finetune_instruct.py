@@ -271,39 +271,45 @@ def load_causal_lm(model_args: ModelArguments):
 def generate_responses(
     model, tokenizer, conversations: list[list[dict]], instruct_args: InstructArguments
 ) -> list:
-    """Greedy responses for each conversation's last user turn, with whether the EOS token ended them."""
+    """Greedy responses for each conversation's last user turn, with whether the EOS token ended them.
+
+    Prompts are generated in batches of similar length (left-padded); a batch whose prompts leave less than
+    `max_new_tokens` of the model's context gets the room that is left, recorded as `token_limit`.
+    """
     model.eval()
-    eos, limit = tokenizer.eos_token_id, instruct_args.max_new_tokens
+    eos, context = tokenizer.eos_token_id, model.config.n_positions
     tokenizer.padding_side = "left"  # batched generation: every prompt ends at the same position
-    results = []
-    batches = range(0, len(conversations), instruct_args.generation_batch_size)
-    for start in tqdm(batches, desc="generating responses"):
-        chunk = conversations[start : start + instruct_args.generation_batch_size]
-        prompts, references = zip(*(prompt_and_reference(messages) for messages in chunk), strict=True)
-        texts = [
-            tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts
-        ]
-        inputs = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(
-            model.device
+    prompts, references = zip(*(prompt_and_reference(messages) for messages in conversations), strict=True)
+    texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    results: list[dict | None] = [None] * len(texts)
+    size = instruct_args.generation_batch_size
+    for start in tqdm(range(0, len(order), size), desc="generating responses"):
+        indices = order[start : start + size]
+        inputs = tokenizer(
+            [texts[i] for i in indices], return_tensors="pt", padding=True, add_special_tokens=False
         )
+        inputs = inputs.to(model.device)
+        prompt_length = inputs["input_ids"].shape[1]
+        limit = min(instruct_args.max_new_tokens, context - prompt_length)
+        if limit < 1:
+            raise ValueError(
+                f"a prompt of {prompt_length} tokens leaves no room in the {context}-token context"
+            )
         output = model.generate(
             **inputs, max_new_tokens=limit, do_sample=False, eos_token_id=eos, pad_token_id=eos
         )
-        for prompt, reference, new in zip(
-            prompts, references, output[:, inputs["input_ids"].shape[1] :], strict=True
-        ):
-            new = new.tolist()
+        for index, new in zip(indices, output[:, prompt_length:].tolist(), strict=True):
             ended = eos in new
             n_new = new.index(eos) + 1 if ended else len(new)
-            results.append(
-                {
-                    "prompt": prompt[-1]["content"],
-                    "reference": reference,
-                    "response": tokenizer.decode(new[:n_new], skip_special_tokens=True).strip(),
-                    "ended_with_eos": ended,
-                    "new_tokens": n_new,
-                }
-            )
+            results[index] = {
+                "prompt": prompts[index][-1]["content"],
+                "reference": references[index],
+                "response": tokenizer.decode(new[:n_new], skip_special_tokens=True).strip(),
+                "ended_with_eos": ended,
+                "new_tokens": n_new,
+                "token_limit": limit,
+            }
     tokenizer.padding_side = "right"
     return results
 

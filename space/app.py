@@ -5,7 +5,7 @@ Works with any causal LM checkpoint the Auto classes can load, ours or GPT-2.
 
 Run locally:
 
-    python space/app.py --model out/sft --classifier out/spam --port 7860
+    python space/app.py --model outputs/instruct --classifier outputs/spam --port 7860
 
 On Hugging Face Spaces set the variables MODEL_ID (and optionally CLASSIFIER_ID) instead of flags.
 
@@ -48,7 +48,9 @@ except ImportError:
 
 MAX_TOKENS_SHOWN = 2000  # the Tokens tab colours at most this many tokens (the browser slows down beyond)
 # generate() samples from torch's global RNG, shared by all threads: one generation at a time keeps a seeded
-# completion reproducible while other requests wait in the queue (on CPU one generation already uses all cores).
+# completion reproducible (on CPU one generation already uses all cores). The queue still admits `concurrency`
+# requests per endpoint; their generations take turns here. Every holder finishes (at most max_new_tokens
+# steps, fewer once its reader has left), so waiting requests always get their turn.
 _GENERATE_LOCK = threading.Lock()
 
 
@@ -301,7 +303,11 @@ def build_demo(
     max_new_tokens_cap: int = 256,
     concurrency: int = 4,
 ) -> gr.Blocks:
-    """The Blocks app with Chat, Complete, Classify and Tokens tabs, queued with a concurrency limit."""
+    """The Blocks app with Chat, Complete, Classify and Tokens tabs.
+
+    Requests are queued; each endpoint serves at most `concurrency` at once (gradio counts the limit per
+    event), and generations run one at a time on the model (`_GENERATE_LOCK`).
+    """
     context = context_length(model)
     cap = min(max_new_tokens_cap, context - 1)
 
@@ -333,7 +339,8 @@ def build_demo(
         prompt: str, temperature: float, top_k: float, top_p: float, max_new_tokens: float, seed: float
     ):
         ids = tokenizer(prompt)["input_ids"] if prompt else []
-        sampling = dict(temperature=temperature, top_k=int(top_k), top_p=top_p, seed=int(seed))
+        seed = None if seed is None else int(seed)  # an emptied seed box: unseeded sampling
+        sampling = dict(temperature=temperature, top_k=int(top_k), top_p=top_p, seed=seed)
         yield from generate_with_limits(ids, max_new_tokens, **sampling)
 
     @_shown_in_ui
@@ -379,7 +386,7 @@ def build_demo(
                 top_p = gr.Slider(0.05, 1.0, value=0.95, step=0.05, label="Top-p (1 = off)")
             with gr.Row():
                 max_new = gr.Slider(1, cap, value=min(64, cap), step=1, label="Max new tokens")
-                seed = gr.Number(value=0, precision=0, label="Seed (same seed, same text)")
+                seed = gr.Number(value=0, precision=0, label="Seed (same seed, same text; empty: random)")
             complete_button = gr.Button("Complete", variant="primary")
             continuation = gr.Textbox(label="Continuation", lines=8)
             complete_stats = gr.Markdown()
@@ -421,7 +428,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default=env.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(env.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--max_new_tokens_cap", type=int, default=256, help="most new tokens per request")
-    parser.add_argument("--concurrency", type=int, default=4, help="requests served at once; others queue")
+    parser.add_argument(
+        "--concurrency", type=int, default=4, help="requests each endpoint serves at once; others queue"
+    )
     parser.add_argument(
         "--trust_remote_code",
         action="store_true",
@@ -431,6 +440,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.model:
         parser.error("no model given: pass --model DIR_OR_HUB_ID or set MODEL_ID")
+    for flag in ("max_new_tokens_cap", "concurrency"):
+        if getattr(args, flag) < 1:
+            parser.error(f"--{flag} must be at least 1, not {getattr(args, flag)}")
     return args
 
 

@@ -26,6 +26,7 @@ APP_PATH = REPO_ROOT / "space" / "app.py"
 CONTEXT = 128  # tiny context so that long prompts really are cut
 LABELS = {0: "ham", 1: "spam"}
 CAP = 32  # max new tokens per request in the app under test
+CONCURRENCY = 4  # requests each endpoint of the app under test serves at once
 
 
 def load_app():
@@ -69,7 +70,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(root: Path, max_new_tokens_cap: int = CAP, concurrency: int = 4) -> Iterator[SimpleNamespace]:
+def running_app(
+    root: Path, max_new_tokens_cap: int = CAP, concurrency: int = CONCURRENCY
+) -> Iterator[SimpleNamespace]:
     """Serve fresh tiny checkpoints saved under `root`; yield (url, demo, lm_dir, cls_dir); close afterwards."""
     app = load_app()
     lm_dir, cls_dir = build_checkpoints(root)
@@ -97,7 +100,7 @@ _SHARED: list[SimpleNamespace] = []
 
 
 def shared_space(tmp_path_factory) -> SimpleNamespace:
-    """The app of `running_app` (cap 32 new tokens, concurrency 4), started on first use, closed at exit."""
+    """The app of `running_app` (CAP new tokens, CONCURRENCY), started on first use, closed at exit."""
     if not _SHARED:
         stack = ExitStack()
         _SHARED.append(stack.enter_context(running_app(tmp_path_factory.mktemp("space"))))

@@ -226,12 +226,10 @@ def test_small_corpus_warns_and_stops_early():
     assert bpe.vocab_size == 258
 
 
-def test_single_string_is_one_document():
-    assert train_bpe("aaabdaaabac", 259, [], show_progress=False).merges == {
-        (97, 97): 256,
-        (97, 98): 257,
-        (256, 257): 258,
-    }
+def test_single_string_is_one_document_and_one_special_token():
+    bpe = train_bpe("aaabdaaabac", 260, EOT, show_progress=False)
+    assert bpe.merges == {(97, 97): 256, (97, 98): 257, (256, 257): 258}  # as worked by hand above
+    assert bpe.special_tokens == {EOT: 259}
 
 
 @pytest.mark.parametrize(
@@ -245,6 +243,7 @@ def test_single_string_is_one_document():
         (["text"], 300, [EOT, "<|pad|>", EOT], "duplicate special tokens"),
         (["text"], 300, [""], "must be a non-empty string"),
         (["text"], 300, ["<|a\nb|>"], "without line breaks"),
+        (["text"], 300, ["<|a\rb|>"], "without line breaks"),  # read back as "\n" by universal newlines
     ],
 )
 def test_bad_training_input(texts, vocab_size, special_tokens, message):

@@ -13,6 +13,7 @@ import regex
 from conftest import shared_file
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_bpe import GPT2_IDS, GPT2_TEXT
 from tokenizers import Regex, pre_tokenizers
 from transformers import GPT2TokenizerFast
 
@@ -76,31 +77,7 @@ def test_exported_gpt2_equals_hf_gpt2(gpt2_files, exported_gpt2, name):
 
 
 def test_exported_gpt2_ground_truth(exported_gpt2):
-    exported = exported_gpt2
-    text = "Hello, do you like tea? <|endoftext|> In the sunlit terraces of someunknownPlace."
-    ids = [
-        15496,
-        11,
-        466,
-        345,
-        588,
-        8887,
-        30,
-        220,
-        50256,
-        554,
-        262,
-        4252,
-        18250,
-        8812,
-        2114,
-        286,
-        617,
-        34680,
-        27271,
-        13,
-    ]
-    assert exported(text)["input_ids"] == ids
+    assert exported_gpt2(GPT2_TEXT)["input_ids"] == GPT2_IDS
 
 
 @pytest.mark.parametrize("text", TEXTS)
@@ -176,6 +153,16 @@ def test_special_tokens_and_lengths(bpe, tokenizer):
 def test_without_endoftext_the_first_special_is_eos():
     bpe = train_bpe(["some text here"], 265, special_tokens=["<|end|>"], show_progress=False)
     assert to_hf_tokenizer(bpe).eos_token == "<|end|>"
+
+
+def test_without_special_tokens_there_is_no_eos_and_no_chat_template():
+    # The template ends every answer with eos_token: without one it is left out, and HF says so clearly.
+    bpe = train_bpe(["some text here"], 260, special_tokens=[], show_progress=False)
+    tokenizer = to_hf_tokenizer(bpe)
+    assert tokenizer.eos_token is None and tokenizer.chat_template is None
+    assert tokenizer("some text")["input_ids"] == bpe.encode("some text")
+    with pytest.raises(ValueError, match="chat_template is not set"):
+        tokenizer.apply_chat_template(MESSAGES, tokenize=False)
 
 
 def test_gap_in_ids_is_refused():

@@ -111,8 +111,16 @@ def test_full_finetuning_end_to_end(checkpoint, data_file, tmp_path):
     assert len(responses) == metrics["generated"] == 4  # the 10% test split of 40 records
     assert responses[0]["reference"] == instruction_records(40)[34]["output"]  # 85% train: records 0..33
     for response in responses:
-        assert set(response) == {"prompt", "reference", "response", "ended_with_eos", "new_tokens"}
-        assert response["new_tokens"] <= 8 and (response["ended_with_eos"] or response["new_tokens"] == 8)
+        assert set(response) == {
+            "prompt",
+            "reference",
+            "response",
+            "ended_with_eos",
+            "new_tokens",
+            "token_limit",
+        }
+        assert response["token_limit"] == 8 and response["new_tokens"] <= 8
+        assert response["ended_with_eos"] or response["new_tokens"] == 8
     for name in ("model.safetensors", "config.json", "modeling_scratch_gpt.py", "tokenizer.json",
                  "generation_config.json", "README.md", "loss.png", "all_results.json"):  # fmt: skip
         assert (output_dir / name).is_file(), name
@@ -143,8 +151,10 @@ def test_chat_records_and_too_long_examples(checkpoint, tmp_path, caplog):
     chats[3]["messages"][1]["content"] = "word " * 100  # longer than the 64-token context
     path = tmp_path / "chats.jsonl"
     path.write_text("".join(json.dumps(chat) + "\n" for chat in chats))
-    metrics = run(checkpoint, path, tmp_path / "o", "--num_generate", "1")
+    metrics = run(checkpoint, path, tmp_path / "o", "--num_generate", "1", "--max_new_tokens", "1000")
     assert metrics["generated"] == 1
+    (response,) = json.loads((tmp_path / "o" / "generated_responses.json").read_text())
+    assert 0 < response["token_limit"] < 64 and response["new_tokens"] <= response["token_limit"]  # context cap
     assert any(
         "dropped 1 of 17 train examples longer than max_seq_length=64" in r.getMessage()
         for r in caplog.records

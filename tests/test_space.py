@@ -111,6 +111,14 @@ def test_completion_with_a_seed_is_reproducible_and_differs_across_seeds(space):
     assert first[0] != first[1]  # the seed is really used (24 tokens at temperature 1.5 of a random model)
 
 
+def test_completion_without_a_seed_samples_freely(space):
+    # An emptied seed box sends None: sampling goes on unseeded instead of failing on int(None).
+    client = Client(space.url, verbose=False)
+    runs = [client.predict("Once upon a time", 1.5, 0, 1.0, 24, None, api_name="/complete") for _ in range(2)]
+    assert all("tokens/s" in stats for _, stats in runs)
+    assert runs[0][0] != runs[1][0]  # not silently a fixed seed
+
+
 def test_greedy_completion_is_the_model_continuation(space, lm):
     model, tokenizer = lm
     text, _ = Client(space.url, verbose=False).predict(
@@ -239,26 +247,32 @@ def test_empty_text_to_classify_is_refused_with_a_message(space):
     assert client.predict("fine now", api_name="/classify")[0]["label"] in LABELS.values()
 
 
-def test_missing_model_folder_exits_non_zero_naming_the_path(tmp_path):
-    missing = tmp_path / "no-such-checkpoint"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run(
-        [sys.executable, str(APP_PATH), "--model", str(missing)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert proc.returncode != 0
-    assert str(missing.resolve()) in proc.stderr and "does not exist" in proc.stderr
+@pytest.mark.parametrize("name", ["absolute", "no-such-run/lm"])  # the second also reads as a hub id
+def test_missing_model_folder_exits_non_zero_naming_the_path(tmp_path, monkeypatch, capsys, name):
+    monkeypatch.chdir(tmp_path)
+    missing = tmp_path / "no-such-checkpoint" if name == "absolute" else name
+    with pytest.raises(SystemExit) as exit_info:
+        load_app().main(["--model", str(missing)])  # start-up, before any server is launched
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert str((tmp_path / missing).resolve()) in err
+    assert "does not exist" in err or "there is no folder" in err
 
 
-def test_no_model_given_is_a_usage_error(monkeypatch, capsys):
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "no model given: pass --model"),
+        (["--model", "m", "--max_new_tokens_cap", "0"], "--max_new_tokens_cap must be at least 1, not 0"),
+        (["--model", "m", "--concurrency", "-2"], "--concurrency must be at least 1, not -2"),
+    ],
+)
+def test_bad_command_line_is_a_usage_error(monkeypatch, capsys, argv, message):
     monkeypatch.delenv("MODEL_ID", raising=False)
     with pytest.raises(SystemExit) as exit_info:
-        load_app().parse_args([])
+        load_app().parse_args(argv)
     assert exit_info.value.code == 2
-    assert "--model" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("trust_remote_code", [False, True])

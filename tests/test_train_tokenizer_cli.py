@@ -97,6 +97,11 @@ def test_train_tokenizer_api_files_and_texts(corpus_file):
     bpe = train_bpe([SAMPLE_TEXT, "extra text"], 290, show_progress=False)
     assert tokenizer(SAMPLE_TEXT)["input_ids"] == bpe.encode(SAMPLE_TEXT)
     assert tokenizer.eos_token == EOT
+    # A single path or string is one document, not a sequence of characters.
+    expected = train_bpe([SAMPLE_TEXT], 290, show_progress=False).encode(SAMPLE_TEXT)
+    for single in (dict(files=corpus_file), dict(files=str(corpus_file)), dict(texts=SAMPLE_TEXT)):
+        tokenizer = train_tokenizer(**single, vocab_size=290, show_progress=False)
+        assert tokenizer(SAMPLE_TEXT)["input_ids"] == expected, single
 
 
 # ---- bad input: a clear error, nothing written ----------------------------------------------------------

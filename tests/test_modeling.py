@@ -1,0 +1,411 @@
+"""ScratchGPT config and model: checked against transformers' GPT-2, hand-computed values and round trips."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForSequenceClassification,
+    DynamicCache,
+    GPT2Config,
+    GPT2LMHeadModel,
+)
+
+import hf_scratch_gpt  # noqa: F401  (registers the Auto classes)
+from hf_scratch_gpt.configuration_scratch_gpt import ScratchGPTConfig
+from hf_scratch_gpt.convert import from_gpt2
+from hf_scratch_gpt.modeling_scratch_gpt import (
+    InPlaceKVLayer,
+    ScratchGPTCache,
+    ScratchGPTForCausalLM,
+    ScratchGPTForSequenceClassification,
+    ScratchGPTModel,
+)
+
+VOCAB = 101
+
+
+def tiny_config(**overrides) -> ScratchGPTConfig:
+    settings = dict(n_layer=2, n_head=4, n_embd=32, vocab_size=VOCAB, n_positions=48, bos_token_id=0, eos_token_id=0)
+    settings.update(overrides)
+    return ScratchGPTConfig(**settings)
+
+
+def no_dropout(**overrides) -> ScratchGPTConfig:
+    return tiny_config(resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, **overrides)
+
+
+def tiny_lm(seed: int = 0, **overrides) -> ScratchGPTForCausalLM:
+    torch.manual_seed(seed)
+    return ScratchGPTForCausalLM(tiny_config(**overrides)).eval()
+
+
+def random_ids(batch: int, length: int, seed: int = 1) -> torch.Tensor:
+    return torch.randint(0, VOCAB, (batch, length), generator=torch.Generator().manual_seed(seed))
+
+
+# ---------------------------------------------------------------- config
+
+
+def test_config_defaults_are_gpt2_small():
+    ours, gpt2 = ScratchGPTConfig(), GPT2Config()
+    for field in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head", "n_inner", "activation_function",
+                  "resid_pdrop", "embd_pdrop", "attn_pdrop", "layer_norm_epsilon", "initializer_range",
+                  "tie_word_embeddings", "use_cache", "bos_token_id", "eos_token_id", "pad_token_id"):  # fmt: skip
+        assert getattr(ours, field) == getattr(gpt2, field), field
+    assert ours.model_type == "scratch_gpt"
+
+
+def test_config_attribute_map_reads_and_writes_standard_names():
+    config = ScratchGPTConfig(hidden_size=64, num_attention_heads=8, num_hidden_layers=3, max_position_embeddings=99)
+    assert (config.n_embd, config.n_head, config.n_layer, config.n_positions) == (64, 8, 3, 99)
+    assert (config.hidden_size, config.num_attention_heads, config.num_hidden_layers) == (64, 8, 3)
+    assert config.max_position_embeddings == 99
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (dict(n_embd=100, n_head=3), r"n_embd \(100\) must be divisible by n_head \(3\)"),
+        (dict(n_layer=0), "n_layer must be a positive integer, got 0"),
+        (dict(vocab_size=-5), "vocab_size must be a positive integer"),
+        (dict(activation_function="swish"), "activation_function 'swish' is not supported"),
+        (dict(attn_pdrop=1.0), r"attn_pdrop is a dropout probability and must be in \[0, 1\)"),
+        (dict(n_inner=0), "n_inner must be a positive integer or None"),
+        (dict(layer_norm_epsilon=0.0), "layer_norm_epsilon must be positive"),
+    ],
+)
+def test_config_rejects_invalid_values_at_construction(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        ScratchGPTConfig(**overrides)
+
+
+def test_config_save_load_round_trip(tmp_path):
+    config = tiny_config(n_inner=40, activation_function="gelu", pad_token_id=3)
+    config.save_pretrained(tmp_path)
+    loaded = AutoConfig.from_pretrained(tmp_path)
+    assert type(loaded) is ScratchGPTConfig
+    assert loaded.to_diff_dict() == config.to_diff_dict()
+    assert (loaded.n_inner, loaded.activation_function, loaded.pad_token_id) == (40, "gelu", 3)
+
+
+def test_auto_classes_build_our_models():
+    config = tiny_config()
+    assert type(AutoConfig.for_model("scratch_gpt")) is ScratchGPTConfig
+    assert type(AutoModel.from_config(config)) is ScratchGPTModel
+    assert type(AutoModelForCausalLM.from_config(config)) is ScratchGPTForCausalLM
+    assert type(AutoModelForSequenceClassification.from_config(config)) is ScratchGPTForSequenceClassification
+
+
+# ---------------------------------------------------------------- weights
+
+
+def test_init_follows_gpt2_scheme_with_scaled_residual_projections():
+    torch.manual_seed(0)
+    n_layer, std = 4, 0.02
+    model = ScratchGPTForCausalLM(ScratchGPTConfig(n_layer=n_layer, n_head=4, n_embd=256, vocab_size=512))
+    scaled = std / math.sqrt(2 * n_layer)  # GPT-2 paper: 1/sqrt(N) for the N = 2 * n_layer residual additions
+    for block in model.transformer.h:
+        for linear, expected in ((block.attn.c_attn, std), (block.attn.c_proj, scaled),
+                                 (block.mlp.c_fc, std), (block.mlp.c_proj, scaled)):  # fmt: skip
+            assert linear.weight.std().item() == pytest.approx(expected, rel=0.05)
+            assert linear.weight.mean().abs().item() < expected / 10
+            assert torch.count_nonzero(linear.bias) == 0
+        assert torch.all(block.ln_1.weight == 1) and torch.count_nonzero(block.ln_1.bias) == 0
+    assert model.transformer.wte.weight.std().item() == pytest.approx(std, rel=0.05)
+    assert model.transformer.wpe.weight.std().item() == pytest.approx(std, rel=0.05)
+
+
+def test_tied_weights_stay_tied_after_save_and_load(tmp_path):
+    model = tiny_lm()
+    assert model.lm_head.weight is model.transformer.wte.weight
+    model.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").is_file()
+    loaded = ScratchGPTForCausalLM.from_pretrained(tmp_path).eval()
+    assert loaded.lm_head.weight.data_ptr() == loaded.transformer.wte.weight.data_ptr()
+    ids = random_ids(2, 9)
+    torch.testing.assert_close(loaded(ids).logits, model(ids).logits, rtol=0, atol=0)
+    with torch.no_grad():  # still one tensor: an update through the embedding shows in the head
+        loaded.transformer.wte.weight[5] += 1.0
+    assert torch.equal(loaded.lm_head.weight[5], loaded.transformer.wte.weight[5])
+
+
+def test_resize_token_embeddings_keeps_rows_and_tying():
+    model = tiny_lm()
+    old = model.transformer.wte.weight.detach().clone()
+    model.resize_token_embeddings(VOCAB + 7)
+    assert model.transformer.wte.weight.shape == (VOCAB + 7, 32)
+    assert model.lm_head.weight.shape == (VOCAB + 7, 32)
+    assert model.lm_head.weight.data_ptr() == model.transformer.wte.weight.data_ptr()
+    assert model.config.vocab_size == VOCAB + 7
+    torch.testing.assert_close(model.transformer.wte.weight[:VOCAB], old)
+    logits = model(torch.tensor([[1, VOCAB + 6]])).logits  # a new id is accepted
+    assert logits.shape == (1, 2, VOCAB + 7)
+
+
+# ---------------------------------------------------------------- forward
+
+
+def test_causality_later_tokens_never_change_earlier_logits():
+    for implementation in ("sdpa", "eager"):
+        model = tiny_lm()
+        model.set_attn_implementation(implementation)
+        ids = random_ids(2, 12)
+        changed = ids.clone()
+        changed[:, 7:] = (changed[:, 7:] + 1) % VOCAB
+        before, after = model(ids).logits, model(changed).logits
+        torch.testing.assert_close(before[:, :7], after[:, :7], rtol=0, atol=1e-6)
+        assert not torch.allclose(before[:, 7:], after[:, 7:])
+
+
+def test_loss_equals_hand_computed_cross_entropy_ignoring_minus_100():
+    model = tiny_lm()
+    ids = random_ids(3, 10)
+    labels = ids.clone()
+    labels[0, :4] = -100  # e.g. a prompt that is not trained on
+    labels[2, -3:] = -100  # e.g. padding
+    out = model(ids, labels=labels)
+    # Position t predicts token t + 1: drop the last logits and the first labels, average over kept labels only.
+    log_probs = out.logits[:, :-1].log_softmax(-1)
+    targets = labels[:, 1:]
+    kept = targets != -100
+    expected = -log_probs[kept].gather(-1, targets[kept].unsqueeze(-1)).mean()
+    torch.testing.assert_close(out.loss, expected)
+
+
+def test_logits_to_keep_computes_only_the_last_positions():
+    model = tiny_lm()
+    ids = random_ids(2, 11)
+    full = model(ids).logits
+    torch.testing.assert_close(model(ids, logits_to_keep=1).logits, full[:, -1:])
+    torch.testing.assert_close(model(ids, logits_to_keep=torch.tensor([0, 5])).logits, full[:, [0, 5]])
+
+
+def test_eager_and_sdpa_agree_with_and_without_padding():
+    sdpa = tiny_lm()
+    eager = tiny_lm()
+    eager.set_attn_implementation("eager")
+    ids = random_ids(3, 13)
+    mask = torch.ones_like(ids)
+    mask[0, :4] = 0  # left padding
+    mask[1, -5:] = 0  # right padding
+    torch.testing.assert_close(eager(ids).logits, sdpa(ids).logits, rtol=0, atol=1e-5)
+    real = mask.bool()
+    torch.testing.assert_close(
+        eager(ids, attention_mask=mask).logits[real], sdpa(ids, attention_mask=mask).logits[real], rtol=0, atol=1e-5
+    )
+
+
+def test_hidden_states_and_attentions_match_gpt2():
+    torch.manual_seed(0)
+    gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=3, n_head=4, n_embd=32, vocab_size=VOCAB, n_positions=48,
+                                      bos_token_id=0, eos_token_id=0, attn_implementation="eager")).eval()  # fmt: skip
+    ours = from_gpt2(gpt2).eval()
+    ids = random_ids(2, 9)
+    expected = gpt2(ids, output_hidden_states=True, output_attentions=True)
+    out = ours(ids, output_hidden_states=True, output_attentions=True)  # sdpa model: falls back to eager for these
+    assert len(out.hidden_states) == 3 + 1 and len(out.attentions) == 3
+    for mine, theirs in zip(out.hidden_states, expected.hidden_states, strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=0, atol=1e-5)
+    for mine, theirs in zip(out.attentions, expected.attentions, strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=0, atol=1e-6)
+    weights = out.attentions[0]  # (B, nh, T, T): rows are distributions over earlier positions only
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2, 4, 9))
+    assert torch.all(weights.triu(diagonal=1) == 0)
+    # the same switches work as config flags
+    ours.config.output_hidden_states = True
+    assert len(ours(ids).hidden_states) == 4
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    torch.manual_seed(0)
+    model = ScratchGPTForCausalLM(no_dropout()).train()
+    ids = random_ids(2, 10)
+
+    def grads() -> dict[str, torch.Tensor]:
+        model.zero_grad()
+        model(ids, labels=ids).loss.backward()
+        return {name: p.grad.clone() for name, p in model.named_parameters()}
+
+    plain = grads()
+    model.activation_checkpointing_enable()
+    assert all(block.gradient_checkpointing for block in model.transformer.h)
+    checkpointed = grads()
+    for name, grad in plain.items():
+        torch.testing.assert_close(checkpointed[name], grad, rtol=1e-5, atol=1e-7, msg=name)
+
+
+def test_return_dict_false_gives_a_tuple():
+    model = tiny_lm()
+    ids = random_ids(1, 5)
+    logits = model(ids, return_dict=False, use_cache=False)[0]
+    torch.testing.assert_close(logits, model(ids).logits)
+
+
+# ---------------------------------------------------------------- KV cache
+
+
+def test_cached_forward_in_chunks_matches_one_full_forward():
+    model = tiny_lm()
+    ids = random_ids(2, 16)
+    full = model(ids).logits
+    for cache in (None, DynamicCache(), ScratchGPTCache()):  # our default, transformers' own, ours explicitly
+        out = model(ids[:, :6], cache=cache, use_cache=True)
+        pieces = [out.logits]
+        out = model(ids[:, 6:9], cache=out.cache, use_cache=True)  # several new tokens after a cache
+        pieces.append(out.logits)
+        for t in range(9, 16):  # then one at a time
+            out = model(ids[:, t : t + 1], cache=out.cache, use_cache=True)
+            pieces.append(out.logits)
+        assert out.cache.get_seq_length() == 16
+        torch.testing.assert_close(torch.cat(pieces, dim=1), full, rtol=0, atol=1e-5)
+
+
+def test_deprecated_past_key_values_name_still_works():
+    model = tiny_lm()
+    ids = random_ids(1, 8)
+    first = model(ids[:, :5], use_cache=True)
+    with pytest.warns(FutureWarning, match="`past_key_values` is deprecated"):
+        via_old_name = model(ids[:, 5:], past_key_values=first.cache, use_cache=True).logits
+    torch.testing.assert_close(via_old_name, model(ids).logits[:, 5:], rtol=0, atol=1e-5)
+
+
+def test_in_place_cache_layer_behaves_like_dynamic_layer_under_crop_and_reorder():
+    torch.manual_seed(0)
+    ours, reference = InPlaceKVLayer(max_length=40), DynamicCache().layer_class_to_replicate()
+
+    def both(k: torch.Tensor, v: torch.Tensor) -> None:
+        for layer in (ours, reference):
+            keys, values = layer.update(k, v)
+        torch.testing.assert_close(ours.keys, reference.keys, rtol=0, atol=0)
+        torch.testing.assert_close(ours.values, reference.values, rtol=0, atol=0)
+
+    for length in (5, 1, 1, 3):
+        both(torch.randn(2, 3, length, 4), torch.randn(2, 3, length, 4))
+    for layer in (ours, reference):
+        layer.crop(-3)  # e.g. assisted decoding rejecting draft tokens
+    both(torch.randn(2, 3, 2, 4), torch.randn(2, 3, 2, 4))
+    for layer in (ours, reference):
+        layer.reorder_cache(torch.tensor([1, 1]))  # beam search
+    both(torch.randn(2, 3, 1, 4), torch.randn(2, 3, 1, 4))
+    assert ours.get_seq_length() == reference.get_seq_length() == 5 + 1 + 1 + 3 - 3 + 2 + 1
+
+
+def test_model_creates_and_returns_its_cache_only_when_asked():
+    model = tiny_lm()
+    ids = random_ids(1, 4)
+    assert isinstance(model(ids).cache, ScratchGPTCache)  # eval default: config.use_cache
+    assert model(ids, use_cache=False).cache is None
+    assert model.train()(ids).cache is None  # training default: no cache
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_too_long_sequence_names_both_lengths():
+    model = tiny_lm()
+    with pytest.raises(ValueError, match=r"Sequence length 49 .* exceeds n_positions=48"):
+        model(random_ids(1, 49))
+    cache = model(random_ids(1, 40)).cache
+    with pytest.raises(ValueError, match=r"Sequence length 50 \(cached 40 \+ new 10\) exceeds n_positions=48"):
+        model(random_ids(1, 10), cache=cache)
+
+
+@pytest.mark.parametrize("bad_id", [VOCAB, VOCAB + 1000, -1])
+def test_token_ids_outside_the_vocabulary_are_a_clear_error(bad_id):
+    ids = random_ids(1, 6)
+    ids[0, 3] = bad_id
+    with pytest.raises(ValueError, match=rf"Token ids must be in \[0, {VOCAB - 1}\]"):
+        tiny_lm()(ids)
+
+
+def test_bad_argument_combinations_are_clear_errors():
+    model = tiny_lm()
+    ids = random_ids(2, 6)
+    with pytest.raises(ValueError, match="attention_mask has shape"):
+        model(ids, attention_mask=torch.ones(2, 5, dtype=torch.long))
+    with pytest.raises(ValueError, match="exactly one of input_ids"):
+        model(ids, inputs_embeds=torch.zeros(2, 6, 32))
+    with pytest.raises(ValueError, match="exactly one of input_ids"):
+        model()
+
+
+def test_loading_a_checkpoint_with_other_shapes_names_the_weights(tmp_path):
+    tiny_lm().save_pretrained(tmp_path)
+    with pytest.raises(RuntimeError, match=rf"transformer.wte.weight: checkpoint \({VOCAB}, 32\) vs config \(120, 32\)"):
+        ScratchGPTForCausalLM.from_pretrained(tmp_path, vocab_size=120)
+    with pytest.raises(RuntimeError, match=r"transformer.wpe.weight: checkpoint \(48, 32\) vs config \(64, 32\)"):
+        AutoModelForCausalLM.from_pretrained(tmp_path, n_positions=64)
+
+
+# ---------------------------------------------------------------- sequence classification
+
+
+def tiny_classifier(num_labels: int = 3, pad_token_id: int | None = 0) -> ScratchGPTForSequenceClassification:
+    torch.manual_seed(0)
+    config = tiny_config(num_labels=num_labels, pad_token_id=pad_token_id)
+    return ScratchGPTForSequenceClassification(config).eval()
+
+
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+def test_classification_uses_the_last_real_token(padding_side):
+    model = tiny_classifier()
+    rows = [random_ids(1, n, seed=n)[0].clamp(min=1) for n in (7, 4, 10)]
+    width = max(len(r) for r in rows)
+    ids = torch.zeros(len(rows), width, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, row in enumerate(rows):
+        where = slice(0, len(row)) if padding_side == "right" else slice(width - len(row), width)
+        ids[i, where], mask[i, where] = row, 1
+    batched = model(ids, attention_mask=mask).logits
+    alone = torch.cat([model(row[None]).logits for row in rows])
+    torch.testing.assert_close(batched, alone, rtol=0, atol=1e-5)
+    if padding_side == "right":  # without a mask the pad id finds the same tokens
+        torch.testing.assert_close(model(ids).logits, alone, rtol=0, atol=1e-5)
+
+
+def test_classification_batch_with_padding_needs_a_pad_token_id():
+    model = tiny_classifier(pad_token_id=None)
+    ids = random_ids(2, 6)
+    mask = torch.ones_like(ids)
+    mask[1, -2:] = 0
+    with pytest.raises(ValueError, match="config.pad_token_id is None"):
+        model(ids, attention_mask=mask)
+    with pytest.raises(ValueError, match="config.pad_token_id is None"):
+        model(ids)  # no mask: padding cannot be ruled out
+    assert model(ids, attention_mask=torch.ones_like(ids)).logits.shape == (2, 3)  # provably unpadded: fine
+    assert model(ids[:1]).logits.shape == (1, 3)  # a single sequence has no padding
+
+
+def test_classification_losses_follow_problem_type():
+    model = tiny_classifier()
+    ids = random_ids(4, 6).clamp(min=1)
+    logits = model(ids).logits
+    labels = torch.tensor([0, 2, 1, 2])
+    torch.testing.assert_close(model(ids, labels=labels).loss, F.cross_entropy(logits, labels))
+    assert model.config.problem_type == "single_label_classification"
+
+    model.config.problem_type = "multi_label_classification"
+    targets = torch.tensor([[1.0, 0, 1], [0, 0, 1], [1, 1, 0], [0, 1, 0]])
+    torch.testing.assert_close(model(ids, labels=targets).loss, F.binary_cross_entropy_with_logits(logits, targets))
+
+    regression = tiny_classifier(num_labels=1)
+    values = torch.tensor([0.5, -1.0, 2.0, 0.0])
+    predicted = regression(ids).logits.squeeze(-1)
+    torch.testing.assert_close(regression(ids, labels=values).loss, F.mse_loss(predicted, values))
+
+
+def test_classifier_labels_and_head_round_trip(tmp_path):
+    torch.manual_seed(0)
+    config = tiny_config(id2label={0: "ham", 1: "spam"}, label2id={"ham": 0, "spam": 1}, pad_token_id=0)
+    model = ScratchGPTForSequenceClassification(config).eval()
+    assert model.score.weight.shape == (2, 32) and model.score.bias is None
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
+    assert loaded.config.id2label == {0: "ham", 1: "spam"}
+    ids = random_ids(2, 5).clamp(min=1)
+    torch.testing.assert_close(loaded(ids).logits, model(ids).logits, rtol=0, atol=0)
