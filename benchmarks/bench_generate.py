@@ -19,7 +19,9 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 from hf_scratch_gpt.convert import from_gpt2
 
-CONFIG = dict(n_layer=6, n_head=6, n_embd=384, n_positions=512, vocab_size=8192, bos_token_id=None, eos_token_id=None)
+CONFIG = dict(
+    n_layer=6, n_head=6, n_embd=384, n_positions=512, vocab_size=8192, bos_token_id=None, eos_token_id=None
+)
 PROMPT_TOKENS, NEW_TOKENS = 64, 256
 
 
@@ -33,7 +35,9 @@ def main() -> None:
     torch.manual_seed(0)
     hf = GPT2LMHeadModel(GPT2Config(**CONFIG)).eval()
     ours = from_gpt2(hf).eval()
-    prompt = torch.randint(0, CONFIG["vocab_size"], (1, PROMPT_TOKENS), generator=torch.Generator().manual_seed(1))
+    prompt = torch.randint(
+        0, CONFIG["vocab_size"], (1, PROMPT_TOKENS), generator=torch.Generator().manual_seed(1)
+    )
     settings = dict(max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS, do_sample=False, pad_token_id=0)
     runs = {
         "ours": lambda: ours.generate(prompt, use_cache=True, **settings),
@@ -63,7 +67,9 @@ def main() -> None:
     vs_hf = median["ours"] / median["hf"]
     vs_no_cache = median["ours"] / median["ours_no_cache"]
     print(f"ours / HF GPT-2: {vs_hf:.2f}x (target >= 1.5x) {'OK' if vs_hf >= 1.5 else 'BELOW TARGET'}")
-    print(f"ours cache / no cache: {vs_no_cache:.2f}x (target >= 5x) {'OK' if vs_no_cache >= 5 else 'BELOW TARGET'}")
+    print(
+        f"ours cache / no cache: {vs_no_cache:.2f}x (target >= 5x) {'OK' if vs_no_cache >= 5 else 'BELOW TARGET'}"
+    )
 
 
 if __name__ == "__main__":

@@ -90,7 +90,9 @@ class ScratchGPTConfig(PreTrainedConfig):
             )
         for name in ("resid_pdrop", "embd_pdrop", "attn_pdrop"):
             if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} is a dropout probability and must be in [0, 1), got {getattr(self, name)}")
+                raise ValueError(
+                    f"{name} is a dropout probability and must be in [0, 1), got {getattr(self, name)}"
+                )
         if self.layer_norm_epsilon <= 0:
             raise ValueError(f"layer_norm_epsilon must be positive, got {self.layer_norm_epsilon}")
         if self.initializer_range < 0:

@@ -69,7 +69,9 @@ def _check_gpt2_config(config: GPT2Config) -> None:
     if config.add_cross_attention:
         problems.append("add_cross_attention=True (ScratchGPT is decoder-only)")
     if config.activation_function not in SUPPORTED_ACTIVATIONS:
-        problems.append(f"activation_function={config.activation_function!r} (supported: {SUPPORTED_ACTIVATIONS})")
+        problems.append(
+            f"activation_function={config.activation_function!r} (supported: {SUPPORTED_ACTIVATIONS})"
+        )
     if problems:
         raise ValueError("Cannot convert this GPT-2 to ScratchGPT: " + "; ".join(problems))
 
@@ -119,11 +121,17 @@ def _save_tokenizer_if_any(source: str, output_dir: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Convert between GPT-2 (transformers) and ScratchGPT checkpoints.")
+    parser = argparse.ArgumentParser(
+        description="Convert between GPT-2 (transformers) and ScratchGPT checkpoints."
+    )
     direction = parser.add_mutually_exclusive_group(required=True)
-    direction.add_argument("--from_gpt2", metavar="SRC", help="GPT-2 folder or hub id to convert to ScratchGPT")
+    direction.add_argument(
+        "--from_gpt2", metavar="SRC", help="GPT-2 folder or hub id to convert to ScratchGPT"
+    )
     direction.add_argument("--to_gpt2", metavar="SRC", help="ScratchGPT folder to convert to GPT-2")
-    parser.add_argument("--output_dir", required=True, help="folder to save the converted model (safetensors)")
+    parser.add_argument(
+        "--output_dir", required=True, help="folder to save the converted model (safetensors)"
+    )
     args = parser.parse_args(argv)
 
     source = args.from_gpt2 or args.to_gpt2

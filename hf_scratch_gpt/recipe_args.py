@@ -135,10 +135,11 @@ def parse_recipe_args(
 
     The recipe's defaults (e.g. `output_dir`, a learning rate that suits small models) apply both to flags and
     to a config file; anything the user gives wins. `use_cpu` defaults to True when no GPU is present, which
-    two-process DDP on CPU needs.
+    two-process DDP on CPU needs; `bf16` (autocast) defaults to True where the hardware computes in bfloat16
+    natively (`--bf16 false` turns it off).
     """
     argv = sys.argv[1:] if args is None else list(args)
-    defaults = {"use_cpu": not torch.cuda.is_available(), **defaults}
+    defaults = {"use_cpu": not torch.cuda.is_available(), "bf16": bf16_is_fast(), **defaults}
     parser = HfArgumentParser(dataclass_types)
     if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")):
         path = Path(argv[0])
@@ -153,6 +154,14 @@ def parse_recipe_args(
         return parser.parse_dict({**defaults, **values})
     parser.set_defaults(**defaults)
     return parser.parse_args_into_dataclasses(args=argv)
+
+
+def bf16_is_fast() -> bool:
+    """True on a GPU with bfloat16 support, or a CPU with native bfloat16 (AVX512-BF16 / AMX), where bf16
+    autocast trains about twice as fast; elsewhere bf16 is emulated and slower than float32."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def setup_logging(training_args) -> None:

@@ -17,8 +17,9 @@ from transformers import (
 
 import hf_scratch_gpt  # noqa: F401  (registers the Auto classes)
 from hf_scratch_gpt.configuration_scratch_gpt import ScratchGPTConfig
-from hf_scratch_gpt.convert import from_gpt2
+from hf_scratch_gpt.convert import SHARED_CONFIG_FIELDS, from_gpt2
 from hf_scratch_gpt.modeling_scratch_gpt import (
+    Dropout,
     InPlaceKVLayer,
     ScratchGPTCache,
     ScratchGPTForCausalLM,
@@ -30,7 +31,9 @@ VOCAB = 101
 
 
 def tiny_config(**overrides) -> ScratchGPTConfig:
-    settings = dict(n_layer=2, n_head=4, n_embd=32, vocab_size=VOCAB, n_positions=48, bos_token_id=0, eos_token_id=0)
+    settings = dict(
+        n_layer=2, n_head=4, n_embd=32, vocab_size=VOCAB, n_positions=48, bos_token_id=0, eos_token_id=0
+    )
     settings.update(overrides)
     return ScratchGPTConfig(**settings)
 
@@ -53,15 +56,15 @@ def random_ids(batch: int, length: int, seed: int = 1) -> torch.Tensor:
 
 def test_config_defaults_are_gpt2_small():
     ours, gpt2 = ScratchGPTConfig(), GPT2Config()
-    for field in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head", "n_inner", "activation_function",
-                  "resid_pdrop", "embd_pdrop", "attn_pdrop", "layer_norm_epsilon", "initializer_range",
-                  "tie_word_embeddings", "use_cache", "bos_token_id", "eos_token_id", "pad_token_id"):  # fmt: skip
+    for field in SHARED_CONFIG_FIELDS:  # every GPT-2 field ScratchGPT has
         assert getattr(ours, field) == getattr(gpt2, field), field
     assert ours.model_type == "scratch_gpt"
 
 
 def test_config_attribute_map_reads_and_writes_standard_names():
-    config = ScratchGPTConfig(hidden_size=64, num_attention_heads=8, num_hidden_layers=3, max_position_embeddings=99)
+    config = ScratchGPTConfig(
+        hidden_size=64, num_attention_heads=8, num_hidden_layers=3, max_position_embeddings=99
+    )
     assert (config.n_embd, config.n_head, config.n_layer, config.n_positions) == (64, 8, 3, 99)
     assert (config.hidden_size, config.num_attention_heads, config.num_hidden_layers) == (64, 8, 3)
     assert config.max_position_embeddings == 99
@@ -110,8 +113,12 @@ def test_init_follows_gpt2_scheme_with_scaled_residual_projections():
     model = ScratchGPTForCausalLM(ScratchGPTConfig(n_layer=n_layer, n_head=4, n_embd=256, vocab_size=512))
     scaled = std / math.sqrt(2 * n_layer)  # GPT-2 paper: 1/sqrt(N) for the N = 2 * n_layer residual additions
     for block in model.transformer.h:
-        for linear, expected in ((block.attn.c_attn, std), (block.attn.c_proj, scaled),
-                                 (block.mlp.c_fc, std), (block.mlp.c_proj, scaled)):  # fmt: skip
+        for linear, expected in (
+            (block.attn.c_attn, std),
+            (block.attn.c_proj, scaled),
+            (block.mlp.c_fc, std),
+            (block.mlp.c_proj, scaled),
+        ):
             assert linear.weight.std().item() == pytest.approx(expected, rel=0.05)
             assert linear.weight.mean().abs().item() < expected / 10
             assert torch.count_nonzero(linear.bias) == 0
@@ -196,18 +203,32 @@ def test_eager_and_sdpa_agree_with_and_without_padding():
     torch.testing.assert_close(eager(ids).logits, sdpa(ids).logits, rtol=0, atol=1e-5)
     real = mask.bool()
     torch.testing.assert_close(
-        eager(ids, attention_mask=mask).logits[real], sdpa(ids, attention_mask=mask).logits[real], rtol=0, atol=1e-5
+        eager(ids, attention_mask=mask).logits[real],
+        sdpa(ids, attention_mask=mask).logits[real],
+        rtol=0,
+        atol=1e-5,
     )
 
 
 def test_hidden_states_and_attentions_match_gpt2():
     torch.manual_seed(0)
-    gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=3, n_head=4, n_embd=32, vocab_size=VOCAB, n_positions=48,
-                                      bos_token_id=0, eos_token_id=0, attn_implementation="eager")).eval()  # fmt: skip
+    gpt2 = GPT2LMHeadModel(
+        GPT2Config(
+            n_layer=3,
+            n_head=4,
+            n_embd=32,
+            vocab_size=VOCAB,
+            n_positions=48,
+            bos_token_id=0,
+            eos_token_id=0,
+            attn_implementation="eager",
+        )
+    ).eval()
     ours = from_gpt2(gpt2).eval()
     ids = random_ids(2, 9)
     expected = gpt2(ids, output_hidden_states=True, output_attentions=True)
-    out = ours(ids, output_hidden_states=True, output_attentions=True)  # sdpa model: falls back to eager for these
+    # `ours` runs sdpa; asking for attentions switches that call to the written-out (eager) path.
+    out = ours(ids, output_hidden_states=True, output_attentions=True)
     assert len(out.hidden_states) == 3 + 1 and len(out.attentions) == 3
     for mine, theirs in zip(out.hidden_states, expected.hidden_states, strict=True):
         torch.testing.assert_close(mine, theirs, rtol=0, atol=1e-5)
@@ -311,7 +332,9 @@ def test_too_long_sequence_names_both_lengths():
     with pytest.raises(ValueError, match=r"Sequence length 49 .* exceeds n_positions=48"):
         model(random_ids(1, 49))
     cache = model(random_ids(1, 40)).cache
-    with pytest.raises(ValueError, match=r"Sequence length 50 \(cached 40 \+ new 10\) exceeds n_positions=48"):
+    with pytest.raises(
+        ValueError, match=r"Sequence length 50 \(cached 40 \+ new 10\) exceeds n_positions=48"
+    ):
         model(random_ids(1, 10), cache=cache)
 
 
@@ -336,9 +359,13 @@ def test_bad_argument_combinations_are_clear_errors():
 
 def test_loading_a_checkpoint_with_other_shapes_names_the_weights(tmp_path):
     tiny_lm().save_pretrained(tmp_path)
-    with pytest.raises(RuntimeError, match=rf"transformer.wte.weight: checkpoint \({VOCAB}, 32\) vs config \(120, 32\)"):
+    with pytest.raises(
+        RuntimeError, match=rf"transformer.wte.weight: checkpoint \({VOCAB}, 32\) vs config \(120, 32\)"
+    ):
         ScratchGPTForCausalLM.from_pretrained(tmp_path, vocab_size=120)
-    with pytest.raises(RuntimeError, match=r"transformer.wpe.weight: checkpoint \(48, 32\) vs config \(64, 32\)"):
+    with pytest.raises(
+        RuntimeError, match=r"transformer.wpe.weight: checkpoint \(48, 32\) vs config \(64, 32\)"
+    ):
         AutoModelForCausalLM.from_pretrained(tmp_path, n_positions=64)
 
 
@@ -391,7 +418,9 @@ def test_classification_losses_follow_problem_type():
 
     model.config.problem_type = "multi_label_classification"
     targets = torch.tensor([[1.0, 0, 1], [0, 0, 1], [1, 1, 0], [0, 1, 0]])
-    torch.testing.assert_close(model(ids, labels=targets).loss, F.binary_cross_entropy_with_logits(logits, targets))
+    torch.testing.assert_close(
+        model(ids, labels=targets).loss, F.binary_cross_entropy_with_logits(logits, targets)
+    )
 
     regression = tiny_classifier(num_labels=1)
     values = torch.tensor([0.5, -1.0, 2.0, 0.0])
@@ -409,3 +438,22 @@ def test_classifier_labels_and_head_round_trip(tmp_path):
     assert loaded.config.id2label == {0: "ham", 1: "spam"}
     ids = random_ids(2, 5).clamp(min=1)
     torch.testing.assert_close(loaded(ids).logits, model(ids).logits, rtol=0, atol=0)
+
+
+def test_dropout_keeps_each_value_with_probability_one_minus_p_and_rescales():
+    torch.manual_seed(0)
+    dropout = Dropout(0.3).train()
+    x = torch.full((400, 1000), 2.0, requires_grad=True)
+    y = dropout(x)
+    kept = y != 0
+    # 400k Bernoulli(0.7) draws: the kept fraction is within 4 standard deviations (0.0029) of 0.7
+    assert abs(kept.float().mean().item() - 0.7) < 4 * math.sqrt(0.7 * 0.3 / x.numel())
+    torch.testing.assert_close(y[kept], torch.full_like(y[kept], 2.0 / 0.7))  # E[y] = x
+    assert kept[:, :500].float().mean().item() == pytest.approx(kept[:, 500:].float().mean().item(), abs=0.01)
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, kept.float() / 0.7)  # gradient flows through kept values only
+    assert torch.equal(dropout.eval()(x), x)
+    torch.manual_seed(1)
+    first = Dropout(0.5).train()(torch.ones(1000))
+    torch.manual_seed(1)
+    assert torch.equal(Dropout(0.5).train()(torch.ones(1000)), first)  # seeded like the rest of torch
