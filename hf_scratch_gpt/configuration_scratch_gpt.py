@@ -11,10 +11,10 @@ Usage:
     >>> config = ScratchGPTConfig(n_layer=6, n_head=6, n_embd=384, vocab_size=8192, n_positions=256)
     >>> config.hidden_size, config.num_hidden_layers
     (384, 6)
-    >>> ScratchGPTConfig(n_embd=100, n_head=3)
+    >>> ScratchGPTConfig(n_embd=100, n_head=3)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: n_embd (100) must be divisible by n_head (3) ...
+    ValueError: n_embd (100) must be divisible by n_head (3): ...
 """
 
 from huggingface_hub.dataclasses import strict

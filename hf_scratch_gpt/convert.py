@@ -8,8 +8,11 @@ transposes those four matrices per block.
 Usage (Python):
 
     >>> from hf_scratch_gpt.convert import from_gpt2, to_gpt2
-    >>> model = from_gpt2("openai-community/gpt2")  # doctest: +SKIP  (a GPT2LMHeadModel, a folder or a hub id)
-    >>> gpt2 = to_gpt2(model)  # doctest: +SKIP  (a transformers GPT2LMHeadModel: runs anywhere GPT-2 runs)
+    >>> from transformers import GPT2Config, GPT2LMHeadModel
+    >>> gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=2, n_head=2, n_embd=32, vocab_size=100))
+    >>> model = from_gpt2(gpt2)  # also a folder or a hub id: from_gpt2("openai-community/gpt2")
+    >>> type(model).__name__, type(to_gpt2(model)).__name__  # to_gpt2: runs anywhere GPT-2 runs
+    ('ScratchGPTForCausalLM', 'GPT2LMHeadModel')
 
 Command line (tokenizer files found in SRC are saved alongside):
 

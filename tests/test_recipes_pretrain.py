@@ -186,21 +186,38 @@ def test_killed_run_resumes_to_the_same_step_count(text_files, tmp_path):
     assert resumed["eval_loss"] == pytest.approx(uninterrupted["eval_loss"], rel=1e-3)
 
 
-def test_time_budget_stops_training_with_the_schedule_decayed(text_files, tmp_path):
+def test_time_budget_stops_training(text_files, tmp_path):
     args = [
         "--train_file", str(text_files / "train.txt"), *TINY, "--max_train_seconds", "3", "--max_steps", "100000",
-        "--warmup_steps", "0.1", "--learning_rate", "1e-3", "--eval_strategy", "no", "--save_strategy", "no",
-        "--output_dir", str(tmp_path / "o"), *FAST_ARGS,
+        "--eval_strategy", "no", "--save_strategy", "no", "--output_dir", str(tmp_path / "o"), *FAST_ARGS,
     ]  # fmt: skip
     metrics = pretrain.main(args)
-    assert metrics["stopped_by_time_budget"] and 1 < metrics["global_step"] < 100000
+    assert metrics["stopped_by_time_budget"] and 1 <= metrics["global_step"] < 100000
     assert metrics["train_runtime"] >= 3
-    rates = [
-        entry["learning_rate"]
-        for entry in json.loads((tmp_path / "o" / "trainer_state.json").read_text())["log_history"]
-        if "learning_rate" in entry
-    ]
-    # Warmed up, then decayed on time: the last rate is one step stale (it was set when the step before ended).
-    peak = rates.index(max(rates))
-    assert max(rates) > 0.5e-3 and rates[-1] < 0.5 * max(rates)
-    assert all(later <= earlier for earlier, later in zip(rates[peak:], rates[peak + 1 :], strict=False))
+
+
+def test_time_budget_schedule_follows_the_clock(tmp_path):
+    """The learning rate is a function of the elapsed fraction of the budget, not of the step count."""
+    from datasets import Dataset
+    from transformers import TrainingArguments
+
+    from hf_scratch_gpt import ScratchGPTConfig, ScratchGPTForCausalLM
+    from hf_scratch_gpt.training import RecipeTrainer
+
+    config = ScratchGPTConfig(vocab_size=10, n_positions=8, n_embd=8, n_layer=1, n_head=1, bos_token_id=0, eos_token_id=0)
+    args = TrainingArguments(
+        output_dir=str(tmp_path), use_cpu=True, learning_rate=1e-2, warmup_steps=2, lr_scheduler_type="cosine",
+        max_steps=10**6, report_to="none",
+    )  # fmt: skip
+    data = Dataset.from_dict({"input_ids": [[1, 2, 3]], "labels": [[1, 2, 3]]})
+    trainer = RecipeTrainer(model=ScratchGPTForCausalLM(config), args=args, train_dataset=data, max_train_seconds=100)
+    trainer.create_optimizer_and_scheduler(num_training_steps=10**6)
+    scheduler, budget = trainer.lr_scheduler, trainer.time_budget
+    rates = []
+    for elapsed in (0, 0, 0, 25, 50, 100):  # steps 1..6 at these elapsed times
+        budget.elapsed = elapsed
+        trainer.optimizer.step()
+        scheduler.step()
+        rates.append(scheduler.get_last_lr()[0])
+    expected = [5e-3, 1e-2, 1e-2, 1e-2 * 0.5 * (1 + math.cos(math.pi / 4)), 5e-3, 0.0]
+    assert rates == pytest.approx(expected, abs=1e-9)
