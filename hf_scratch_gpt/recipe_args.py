@@ -51,6 +51,13 @@ class ModelArguments:
         default=None,
         metadata={"help": 'Config fields to override, e.g. "n_embd=256,n_layer=4,resid_pdrop=0.0".'},
     )
+    attn_implementation: str | None = field(
+        default=None,
+        metadata={
+            "help": "Attention kernel: 'sdpa' (PyTorch's fused scaled_dot_product_attention, the default) or "
+            "'eager' (the written-out path; faster for short blocks with bf16 on CPU)."
+        },
+    )
     trust_remote_code: bool = field(
         default=False,
         metadata={"help": "Allow checkpoints whose code lives on the Hub (not needed for ours)."},

@@ -282,6 +282,8 @@ def load_classifier(model_args: ModelArguments, label_list: list[str], pad_token
         "pad_token_id": pad_token_id,
         **parse_config_overrides(model_args.config_overrides),
     }
+    if model_args.attn_implementation:
+        label_config["attn_implementation"] = model_args.attn_implementation
     path = model_args.model_name_or_path
     config = AutoConfig.from_pretrained(path, trust_remote_code=model_args.trust_remote_code)
     if config.model_type == "gpt2":
@@ -289,7 +291,7 @@ def load_classifier(model_args: ModelArguments, label_list: list[str], pad_token
 
         causal = from_gpt2(path)
         for key, value in label_config.items():
-            setattr(causal.config, key, value)
+            setattr(causal.config, "_attn_implementation" if key == "attn_implementation" else key, value)
         model = ScratchGPTForSequenceClassification(causal.config)
         model.transformer.load_state_dict(causal.transformer.state_dict())
         return model

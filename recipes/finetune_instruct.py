@@ -257,6 +257,8 @@ def load_causal_lm(model_args: ModelArguments):
     """Our checkpoint as ScratchGPTForCausalLM, or a GPT-2 checkpoint converted to it."""
     path = model_args.model_name_or_path
     overrides = parse_config_overrides(model_args.config_overrides)
+    if model_args.attn_implementation:
+        overrides["attn_implementation"] = model_args.attn_implementation
     config = AutoConfig.from_pretrained(path, trust_remote_code=model_args.trust_remote_code)
     if config.model_type == "gpt2":
         from hf_scratch_gpt.convert import from_gpt2

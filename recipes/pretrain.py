@@ -150,6 +150,8 @@ def main(args: list[str] | None = None) -> dict:
         )
     else:
         config = ScratchGPTConfig(**preset_config_kwargs(model_args.model_size, model_args.config_overrides))
+    if model_args.attn_implementation:
+        config._attn_implementation = model_args.attn_implementation
     context = config.n_positions
     block_size = pretrain_args.block_size or context
     if block_size > context:
