@@ -19,7 +19,9 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 def shared_data() -> Path:
     """The folder ../shared/data; tests that need it skip when it is absent."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared data folder {SHARED_DATA} is absent (it sits beside the checkout on dev/CI machines)")
+        pytest.skip(
+            f"shared data folder {SHARED_DATA} is absent (it sits beside the checkout on dev/CI machines)"
+        )
     return SHARED_DATA
 
 
