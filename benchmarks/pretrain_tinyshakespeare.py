@@ -70,13 +70,14 @@ def main() -> None:
     started = time.perf_counter()
     metrics = pretrain.main(args)
     total = time.perf_counter() - started
-    tokens = metrics["global_step"] * metrics["block_size"] * int(flags.get("--per_device_train_batch_size", 32))
+    batch = int(args[len(args) - 1 - args[::-1].index("--per_device_train_batch_size") + 1])
+    tokens = metrics["global_step"] * metrics["block_size"] * batch * metrics["world_size"]
     print("\n===== tinyshakespeare, first 90% train / last 10% validation =====")
     print(f"command: python benchmarks/pretrain_tinyshakespeare.py {' '.join(extra)}".rstrip())
     print(f"model: {metrics['total_params'] / 1e6:.2f}M parameters, vocab {metrics['vocab_size']}, block {metrics['block_size']}")
     print(f"tokenizer training: {metrics['tokenizer_seconds']:.1f} s; whole run: {total:.0f} s")
     print(f"training: {metrics['train_runtime']:.1f} s wall clock, {metrics['global_step']} steps, "
-          f"{tokens / metrics['train_runtime']:,.0f} tokens/s (per process)")
+          f"{tokens / metrics['train_runtime']:,.0f} tokens/s")
     print(f"validation: loss {metrics['eval_loss']:.4f} per token, {metrics['eval_tokens_per_char']:.3f} tokens/char")
     verdict = "meets" if metrics["eval_nats_per_char"] <= TARGET else "MISSES"
     print(f"validation nats per character: {metrics['eval_nats_per_char']:.4f} ({verdict} the target {TARGET}; "
