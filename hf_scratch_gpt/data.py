@@ -54,13 +54,24 @@ def load_raw_datasets(data_args: DataArguments, expected_columns: tuple[str, ...
             {split: load_local_file(path, split, expected_columns) for split, path in files.items()}
         )
     check_not_empty(raw, source)
-    if data_args.max_train_samples is not None and "train" in raw:
-        raw["train"] = raw["train"].select(range(min(data_args.max_train_samples, len(raw["train"]))))
-    if data_args.max_eval_samples is not None:
-        for split in ("validation", "test"):
-            if split in raw:
-                raw[split] = raw[split].select(range(min(data_args.max_eval_samples, len(raw[split]))))
     return raw
+
+
+def limit_samples(splits: DatasetDict, data_args: DataArguments) -> DatasetDict:
+    """Keep the first `--max_train_samples` training rows and `--max_eval_samples` validation / test rows.
+
+    Applied after any validation or test split was cut from the training rows, so the limits apply to them.
+    """
+    limits = {"train": data_args.max_train_samples}
+    limits.update(dict.fromkeys(("validation", "test"), data_args.max_eval_samples))
+    return DatasetDict(
+        {
+            split: dataset.select(range(min(limits[split], len(dataset))))
+            if limits.get(split) is not None
+            else dataset
+            for split, dataset in splits.items()
+        }
+    )
 
 
 def load_local_file(path: str | Path, split: str, expected_columns: tuple[str, ...] = ()) -> Dataset:

@@ -29,7 +29,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, TrainingArguments, set_seed
 
-from hf_scratch_gpt.data import carve_splits, load_raw_datasets
+from hf_scratch_gpt.data import carve_splits, limit_samples, load_raw_datasets
 from hf_scratch_gpt.instruct_data import (
     InstructCollator,
     drop_too_long,
@@ -117,6 +117,7 @@ def main(args: list[str] | None = None) -> dict:
     # 1. Records -> chat messages, split 85/10/5 (train/test/validation) in file order unless files are given.
     raw = load_raw_datasets(data_args)
     raw = carve_splits(raw, data_args.validation_split_percentage, instruct_args.test_split_percentage, False)
+    raw = limit_samples(raw, data_args)
     chats = {
         split: to_messages(dataset, split, instruct_args.system_prompt) for split, dataset in raw.items()
     }

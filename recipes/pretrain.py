@@ -45,7 +45,7 @@ from transformers import (
 )
 
 from hf_scratch_gpt import ScratchGPTConfig, ScratchGPTForCausalLM
-from hf_scratch_gpt.data import load_raw_datasets, require_columns, split_off, text_to_dataset
+from hf_scratch_gpt.data import limit_samples, load_raw_datasets, require_columns, split_off, text_to_dataset
 from hf_scratch_gpt.lm_data import pack_function, text_units, tokenize_function
 from hf_scratch_gpt.lora import count_parameters
 from hf_scratch_gpt.presets import parse_config_overrides, preset_config_kwargs
@@ -134,6 +134,7 @@ def main(args: list[str] | None = None) -> dict:
     if "validation" not in raw:
         held_out = split_off(raw["train"], data_args.validation_split_percentage, shuffle=False)
         raw = DatasetDict({**raw, **held_out})
+    raw = limit_samples(raw, data_args)
     text_column = data_args.text_column_name
     for split in ("train", "validation"):
         require_columns(raw[split], [text_column], split, {text_column: "--text_column_name"})
