@@ -154,7 +154,9 @@ def test_chat_records_and_too_long_examples(checkpoint, tmp_path, caplog):
     metrics = run(checkpoint, path, tmp_path / "o", "--num_generate", "1", "--max_new_tokens", "1000")
     assert metrics["generated"] == 1
     (response,) = json.loads((tmp_path / "o" / "generated_responses.json").read_text())
-    assert 0 < response["token_limit"] < 64 and response["new_tokens"] <= response["token_limit"]  # context cap
+    assert (
+        0 < response["token_limit"] < 64 and response["new_tokens"] <= response["token_limit"]
+    )  # context cap
     assert any(
         "dropped 1 of 17 train examples longer than max_seq_length=64" in r.getMessage()
         for r in caplog.records

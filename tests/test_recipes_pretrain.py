@@ -204,13 +204,17 @@ def test_time_budget_schedule_follows_the_clock(tmp_path):
     from hf_scratch_gpt import ScratchGPTConfig, ScratchGPTForCausalLM
     from hf_scratch_gpt.training import RecipeTrainer
 
-    config = ScratchGPTConfig(vocab_size=10, n_positions=8, n_embd=8, n_layer=1, n_head=1, bos_token_id=0, eos_token_id=0)
+    config = ScratchGPTConfig(
+        vocab_size=10, n_positions=8, n_embd=8, n_layer=1, n_head=1, bos_token_id=0, eos_token_id=0
+    )
     args = TrainingArguments(
         output_dir=str(tmp_path), use_cpu=True, learning_rate=1e-2, warmup_steps=2, lr_scheduler_type="cosine",
         max_steps=10**6, report_to="none",
     )  # fmt: skip
     data = Dataset.from_dict({"input_ids": [[1, 2, 3]], "labels": [[1, 2, 3]]})
-    trainer = RecipeTrainer(model=ScratchGPTForCausalLM(config), args=args, train_dataset=data, max_train_seconds=100)
+    trainer = RecipeTrainer(
+        model=ScratchGPTForCausalLM(config), args=args, train_dataset=data, max_train_seconds=100
+    )
     trainer.create_optimizer_and_scheduler(num_training_steps=10**6)
     scheduler, budget = trainer.lr_scheduler, trainer.time_budget
     rates = []
