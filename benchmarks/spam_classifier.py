@@ -25,17 +25,18 @@ CLASSIFIER = REPO / "outputs" / "bench" / "spam_classifier"
 
 PRETRAIN = [
     "--model_size", "mini", "--vocab_size", "8192", "--block_size", "256", "--attn_implementation", "eager",
-    "--per_device_train_batch_size", "16", "--learning_rate", "3e-3", "--lr_scheduler_type", "cosine_with_min_lr",
+    "--per_device_train_batch_size", "16", "--bf16", "true", "--learning_rate", "3e-3", "--lr_scheduler_type", "cosine_with_min_lr",
     "--lr_scheduler_kwargs", '{"min_lr_rate": 0.1}', "--warmup_steps", "20", "--weight_decay", "0.1",
-    "--adam_beta2", "0.99", "--max_train_seconds", "420", "--num_train_epochs", "100",
+    "--adam_beta2", "0.99", "--max_train_seconds", "600", "--num_train_epochs", "100",
     "--eval_strategy", "no", "--save_strategy", "no", "--logging_steps", "50", "--max_eval_samples", "2000",
     "--output_dir", str(BASE), "--overwrite_output_dir", "true",
 ]  # fmt: skip
 FINETUNE = [
     "--model_name_or_path", str(BASE), "--train_file", str(DATA / "SMSSpamCollection"), "--book_spam_split",
-    "--trainable_layers", "all", "--learning_rate", "1e-3", "--num_train_epochs", "5", "--warmup_steps", "0.1",
+    "--trainable_layers", "all", "--learning_rate", "2e-4", "--num_train_epochs", "5", "--warmup_steps", "0.1",
     "--per_device_train_batch_size", "16", "--max_seq_length", "128", "--attn_implementation", "eager",
     "--eval_strategy", "epoch", "--save_strategy", "no", "--report_train_accuracy", "true",
+    "--config_overrides", "resid_pdrop=0.1,embd_pdrop=0.1,attn_pdrop=0.1",
     "--output_dir", str(CLASSIFIER), "--overwrite_output_dir", "true",
 ]  # fmt: skip
 
@@ -62,10 +63,8 @@ def main() -> None:
     if not options.skip_pretrain:
         corpus = REPO / "outputs" / "bench" / "english_corpus.txt"
         corpus.parent.mkdir(parents=True, exist_ok=True)
-        texts = [
-            (DATA / name).read_text(encoding="utf-8")
-            for name in ("shakespeare_gutenberg_42works.txt", "kjv_bible.txt")
-        ]
+        names = ("shakespeare_gutenberg_42works.txt", "kjv_bible.txt")
+        texts = [(DATA / name).read_text(encoding="utf-8") for name in names]
         corpus.write_text("\n".join(texts), encoding="utf-8")
         wall, cpu = time.perf_counter(), cpu_seconds()
         load("pretrain").main(["--train_file", str(corpus), *PRETRAIN])

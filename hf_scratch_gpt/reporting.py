@@ -131,3 +131,28 @@ def save_loss_plot(log_history: list[dict], path: str | Path, title: str = "loss
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return Path(path)
+
+
+def push_output_dir(trainer, output_dir: str | Path) -> None:
+    """Upload the finished output folder to the Hub repo the Trainer created for `--push_to_hub`.
+
+    Model, tokenizer, model card, metrics and plot go up in one commit; `checkpoint-*` folders stay local (the
+    Trainer already pushed checkpoints while training, per `--hub_strategy`). Unlike `Trainer.push_to_hub`, this
+    neither saves the model again (which would replace a merged LoRA model by its adapter) nor overwrites the
+    model card with the Trainer's generic one.
+    """
+    if not trainer.is_world_process_zero():
+        return
+    from huggingface_hub import upload_folder
+
+    finish_pending = getattr(trainer, "_finish_current_push", None)  # transformers' own wait, as in push_to_hub
+    if finish_pending is not None:
+        finish_pending()  # a checkpoint upload still in flight finishes first
+    upload_folder(
+        repo_id=trainer.hub_model_id,
+        folder_path=str(output_dir),
+        commit_message="End of training",
+        token=trainer.args.hub_token,
+        revision=trainer.args.hub_revision,
+        ignore_patterns=["_*", "checkpoint-*"],
+    )

@@ -2,8 +2,10 @@
 
 Rules, checked by every process before anything is written:
 
-- `--output_dir` that holds files: refused, unless `--overwrite_output_dir` (its old `checkpoint-*` folders are
-  deleted so a later resume cannot pick them up) or `--resume_from_checkpoint`.
+- `--output_dir` that holds files: refused, unless `--overwrite_output_dir` or `--resume_from_checkpoint`.
+  Overwriting deletes the old run's `checkpoint-*` folders (so a later resume cannot pick them up) and its weight
+  files (so a LoRA adapter left by an old run cannot shadow the new full model, or the reverse, when the folder is
+  loaded); other files are replaced as the new run writes them.
 - `--resume_from_checkpoint PATH` resumes from that checkpoint; `--resume_from_checkpoint last` (or `true`)
   resumes from the newest *complete* checkpoint in `--output_dir` (one whose `trainer_state.json` was written,
   so a run killed while saving resumes from the checkpoint before).
@@ -24,6 +26,8 @@ from accelerate import PartialState
 
 TRAINER_STATE = "trainer_state.json"
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
+# Weight files whose presence decides what `from_pretrained` loads from a folder (a full model or a peft adapter).
+STALE_WEIGHTS = ("model*.safetensors", "model.safetensors.index.json", "adapter_config.json", "adapter_model*")
 RESUME_LATEST = {"last", "latest", "true", "yes", "1"}
 
 
@@ -83,4 +87,6 @@ def _check_output_dir(output_dir: Path, overwrite: bool, resume_from_checkpoint:
         for path in output_dir.iterdir():
             if CHECKPOINT_PATTERN.match(path.name) and path.is_dir():
                 shutil.rmtree(path)
+            elif path.is_file() and any(path.match(pattern) for pattern in STALE_WEIGHTS):
+                path.unlink()
     return None

@@ -27,7 +27,14 @@ from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, TrainingArguments, set_seed
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    GenerationConfig,
+    TrainingArguments,
+    set_seed,
+)
 
 from hf_scratch_gpt.data import carve_splits, limit_samples, load_raw_datasets
 from hf_scratch_gpt.instruct_data import (
@@ -47,7 +54,7 @@ from hf_scratch_gpt.recipe_args import (
     parse_recipe_args,
     setup_logging,
 )
-from hf_scratch_gpt.reporting import LOSS_PLOT, CardInfo, save_loss_plot, write_model_card
+from hf_scratch_gpt.reporting import LOSS_PLOT, CardInfo, push_output_dir, save_loss_plot, write_model_card
 from hf_scratch_gpt.run_folder import prepare_output_dir
 from hf_scratch_gpt.training import RecipeTrainer
 
@@ -181,10 +188,15 @@ def main(args: list[str] | None = None) -> dict:
     # 5. Save (merged model, adapter or full model), generate for the held-out instructions, report.
     model = finish_lora(trainer.model, lora_args.merge_adapter) if lora_args.use_peft else trainer.model
     model.config.use_cache = True  # the Trainer turned the KV cache off for training
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.generation_config.max_new_tokens = instruct_args.max_new_tokens
-    model.generation_config.do_sample = False
+    # Greedy answers that stop at EOS. A fresh config: sampling settings inherited from the base (pretrain.py saves
+    # temperature/top_k for its samples) would make a greedy config invalid, and save_pretrained refuses those.
+    model.generation_config = GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        max_new_tokens=instruct_args.max_new_tokens,
+        do_sample=False,
+    )
     metrics.update({**parameters, "world_size": training_args.world_size})
     if trainer.is_world_process_zero():
         model.save_pretrained(output_dir)
@@ -243,7 +255,7 @@ def main(args: list[str] | None = None) -> dict:
             100 * metrics["generated_ended_with_eos"],
         )
     if training_args.push_to_hub:
-        trainer.push_to_hub()
+        push_output_dir(trainer, output_dir)
     return metrics
 
 

@@ -56,7 +56,7 @@ from hf_scratch_gpt.recipe_args import (
     parse_recipe_args,
     setup_logging,
 )
-from hf_scratch_gpt.reporting import LOSS_PLOT, CardInfo, save_loss_plot, write_model_card
+from hf_scratch_gpt.reporting import LOSS_PLOT, CardInfo, push_output_dir, save_loss_plot, write_model_card
 from hf_scratch_gpt.run_folder import prepare_output_dir
 from hf_scratch_gpt.training import RecipeTrainer
 
@@ -323,7 +323,7 @@ def main(args: list[str] | None = None) -> dict:
             metrics["eval_bits_per_byte"],
         )
     if training_args.push_to_hub:
-        trainer.push_to_hub()
+        push_output_dir(trainer, output_dir)
     return metrics
 
 

@@ -7,7 +7,7 @@ from transformers import TrainingArguments
 
 from hf_scratch_gpt.presets import MODEL_PRESETS, parse_config_overrides, preset_config_kwargs
 from hf_scratch_gpt.recipe_args import DataArguments, RunArguments, parse_recipe_args
-from hf_scratch_gpt.reporting import is_hub_id, save_loss_plot
+from hf_scratch_gpt.reporting import is_hub_id, push_output_dir, save_loss_plot
 from hf_scratch_gpt.run_folder import prepare_output_dir
 
 
@@ -90,6 +90,8 @@ def test_output_folder_rules(tmp_path):
         if complete:
             (run / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
     (run / "config.json").write_text("{}")
+    for stale in ("model.safetensors", "adapter_config.json", "adapter_model.safetensors"):
+        (run / stale).write_text("old run")  # e.g. a LoRA run that a full run now replaces
     with pytest.raises(FileExistsError, match="already holds another run .*checkpoint-10"):
         prepare_output_dir(run, overwrite=False, resume_from_checkpoint=None)
     assert prepare_output_dir(run, overwrite=False, resume_from_checkpoint="last") == str(
@@ -99,9 +101,9 @@ def test_output_folder_rules(tmp_path):
     with pytest.raises(ValueError, match="checkpoint-15 is not a complete checkpoint"):
         prepare_output_dir(run, False, str(run / "checkpoint-15"))
     assert prepare_output_dir(run, overwrite=True, resume_from_checkpoint=None) is None
-    assert sorted(path.name for path in run.iterdir()) == [
-        "config.json"
-    ]  # old checkpoints gone, nothing else
+    # old checkpoints and weights gone (an old adapter_config.json would make from_pretrained load the adapter);
+    # config.json stays until the new run replaces it
+    assert sorted(path.name for path in run.iterdir()) == ["config.json"]
 
 
 def test_loss_plot_and_hub_ids(tmp_path):
@@ -111,3 +113,42 @@ def test_loss_plot_and_hub_ids(tmp_path):
     assert save_loss_plot([], tmp_path / "none.png") is None
     assert is_hub_id("openai-community/gpt2") and is_hub_id("gpt2")
     assert not is_hub_id(str(tmp_path)) and not is_hub_id("/abs/path") and not is_hub_id(None)
+
+
+def test_push_output_dir_uploads_the_finished_folder(tmp_path, monkeypatch):
+    """--push_to_hub uploads the folder as written (merged model, our model card), never re-saving the model."""
+    import huggingface_hub
+
+    calls, waited = [], []
+    monkeypatch.setattr(huggingface_hub, "upload_folder", lambda **kwargs: calls.append(kwargs))
+
+    class FakeTrainer:  # the attributes of transformers.Trainer that push_output_dir uses
+        hub_model_id = "me/run"
+        args = TrainingArguments(output_dir=str(tmp_path), hub_token="secret", hub_revision="dev")
+
+        def __init__(self, main):
+            self.main = main
+
+        def is_world_process_zero(self):
+            return self.main
+
+        def _finish_current_push(self):
+            waited.append(True)
+
+        def save_model(self, *args, **kwargs):
+            raise AssertionError("the output folder is already complete; saving again would replace it")
+
+    push_output_dir(FakeTrainer(main=False), tmp_path)
+    assert calls == [] and waited == []  # other processes upload nothing
+    push_output_dir(FakeTrainer(main=True), tmp_path)
+    assert waited == [True]
+    assert calls == [
+        dict(
+            repo_id="me/run",
+            folder_path=str(tmp_path),
+            commit_message="End of training",
+            token="secret",
+            revision="dev",
+            ignore_patterns=["_*", "checkpoint-*"],
+        )
+    ]

@@ -7,7 +7,7 @@ import torch
 from datasets import Dataset
 from huggingface_hub import ModelCard
 from recipe_helpers import FAST_ARGS, ascii_text, instruction_records, load_recipe, make_checkpoint
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
 import hf_scratch_gpt  # noqa: F401  (registers the Auto classes)
 from hf_scratch_gpt.instruct_data import (
@@ -23,7 +23,10 @@ instruct = load_recipe("finetune_instruct")
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    return make_checkpoint(tmp_path_factory.mktemp("base") / "ckpt", ascii_text(20_000))
+    folder = make_checkpoint(tmp_path_factory.mktemp("base") / "ckpt", ascii_text(20_000))
+    # Like a base from recipes/pretrain.py, which saves sampling settings for its sample generation.
+    GenerationConfig(do_sample=True, temperature=0.8, top_k=50, max_new_tokens=100).save_pretrained(folder)
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +132,8 @@ def test_full_finetuning_end_to_end(checkpoint, data_file, tmp_path):
         model.config.use_cache
         and model.generation_config.eos_token_id == AutoTokenizer.from_pretrained(output_dir).eos_token_id
     )
+    # greedy answers, without the base's sampling settings (which would make the greedy config invalid)
+    assert not model.generation_config.do_sample and model.generation_config.temperature in (None, 1.0)
     assert ModelCard.load(output_dir / "README.md").data.pipeline_tag == "text-generation"
 
 
