@@ -21,8 +21,9 @@ DATA = REPO.parent / "shared" / "data" / "instruction-data.json"
 OUT = REPO / "outputs" / "bench"
 
 COMMON = [
-    "--train_file", str(DATA), "--num_train_epochs", "4", "--per_device_train_batch_size", "8",
-    "--warmup_steps", "0.05", "--max_new_tokens", "128", "--eval_strategy", "epoch", "--save_strategy", "no",
+    "--train_file", str(DATA), "--num_train_epochs", "10", "--per_device_train_batch_size", "8",
+    "--warmup_steps", "0.05", "--max_new_tokens", "128", "--no_repeat_ngram_size", "3",
+    "--eval_strategy", "epoch", "--save_strategy", "no",
     "--logging_steps", "20", "--overwrite_output_dir", "true",
 ]  # fmt: skip
 RUNS = {
@@ -34,7 +35,7 @@ RUNS = {
         "--lora_alpha",
         "32",
         "--learning_rate",
-        "3e-3",
+        "1e-2",
         "--merge_adapter",
     ],
 }

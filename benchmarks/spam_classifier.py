@@ -25,9 +25,10 @@ CLASSIFIER = REPO / "outputs" / "bench" / "spam_classifier"
 
 PRETRAIN = [
     "--model_size", "mini", "--vocab_size", "8192", "--block_size", "256", "--attn_implementation", "eager",
-    "--per_device_train_batch_size", "16", "--bf16", "true", "--learning_rate", "3e-3", "--lr_scheduler_type", "cosine_with_min_lr",
-    "--lr_scheduler_kwargs", '{"min_lr_rate": 0.1}', "--warmup_steps", "20", "--weight_decay", "0.1",
-    "--adam_beta2", "0.99", "--max_train_seconds", "600", "--num_train_epochs", "100",
+    "--per_device_train_batch_size", "16", "--bf16", "false", "--learning_rate", "3e-3",
+    "--lr_scheduler_type", "cosine_with_min_lr", "--lr_scheduler_kwargs", '{"min_lr_rate": 0.1}',
+    "--warmup_steps", "20", "--weight_decay", "0.1", "--adam_beta2", "0.99",
+    "--max_train_seconds", "360", "--num_train_epochs", "100",
     "--eval_strategy", "no", "--save_strategy", "no", "--logging_steps", "50", "--max_eval_samples", "2000",
     "--output_dir", str(BASE), "--overwrite_output_dir", "true",
 ]  # fmt: skip

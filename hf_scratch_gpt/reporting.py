@@ -145,7 +145,9 @@ def push_output_dir(trainer, output_dir: str | Path) -> None:
         return
     from huggingface_hub import upload_folder
 
-    finish_pending = getattr(trainer, "_finish_current_push", None)  # transformers' own wait, as in push_to_hub
+    finish_pending = getattr(
+        trainer, "_finish_current_push", None
+    )  # transformers' own wait, as in push_to_hub
     if finish_pending is not None:
         finish_pending()  # a checkpoint upload still in flight finishes first
     upload_folder(

@@ -27,7 +27,12 @@ from accelerate import PartialState
 TRAINER_STATE = "trainer_state.json"
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 # Weight files whose presence decides what `from_pretrained` loads from a folder (a full model or a peft adapter).
-STALE_WEIGHTS = ("model*.safetensors", "model.safetensors.index.json", "adapter_config.json", "adapter_model*")
+STALE_WEIGHTS = (
+    "model*.safetensors",
+    "model.safetensors.index.json",
+    "adapter_config.json",
+    "adapter_model*",
+)
 RESUME_LATEST = {"last", "latest", "true", "yes", "1"}
 
 

@@ -23,7 +23,7 @@ import time
 import torch
 from accelerate.utils import broadcast
 from torch.optim.lr_scheduler import LambdaLR
-from transformers import Trainer, TrainerCallback
+from transformers import ProgressCallback, Trainer, TrainerCallback
 
 from .lm_data import TextUnits
 from .lm_metrics import language_model_metrics
@@ -79,10 +79,16 @@ def time_lr_factor(
 
 
 class TimeBudgetCallback(TrainerCallback):
-    """Starts the budget when training starts; after each step syncs the elapsed time and stops when spent."""
+    """Starts the budget when training starts; after each step syncs the elapsed time and stops when spent.
 
-    def __init__(self, budget: TimeBudget):
+    It also keeps the progress bar honest: the Trainer's bar counts toward `max_steps` (all epochs), which a time
+    budget never reaches, so its ETA would read hours. The bar's total becomes the steps the budget is projected
+    to allow at the speed so far, so its ETA is the time left.
+    """
+
+    def __init__(self, budget: TimeBudget, callbacks: list[TrainerCallback] | None = None):
         self.budget = budget
+        self.callbacks = callbacks if callbacks is not None else []  # the Trainer's, to find its progress bar
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.budget.start()
@@ -95,7 +101,15 @@ class TimeBudgetCallback(TrainerCallback):
         if self.budget.elapsed >= self.budget.seconds:
             self.budget.stopped_at_step = state.global_step
             control.should_training_stop = True
+        self._project_progress_bar(state)
         return control
+
+    def _project_progress_bar(self, state) -> None:
+        projected = round(state.global_step * self.budget.seconds / max(self.budget.elapsed, 1e-9))
+        for callback in self.callbacks:
+            bar = getattr(callback, "training_bar", None)
+            if isinstance(callback, ProgressCallback) and bar is not None:
+                bar.total = min(state.max_steps, max(projected, state.global_step))
 
 
 class RecipeTrainer(Trainer):
@@ -117,7 +131,7 @@ class RecipeTrainer(Trainer):
                     f"--max_train_seconds runs the learning-rate schedule on time and supports "
                     f"--lr_scheduler_type {TIME_SCHEDULES}, not {self.args.lr_scheduler_type.value!r}"
                 )
-            self.add_callback(TimeBudgetCallback(self.time_budget))
+            self.add_callback(TimeBudgetCallback(self.time_budget, self.callback_handler.callbacks))
 
     def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None):
         if self.time_budget is None or self.lr_scheduler is not None:

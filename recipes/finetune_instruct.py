@@ -102,6 +102,17 @@ class InstructArguments:
     generation_batch_size: int = field(
         default=16, metadata={"help": "Prompts generated together (left-padded)."}
     )
+    no_repeat_ngram_size: int = field(
+        default=0,
+        metadata={
+            "help": "Greedy decoding never repeats an n-gram of this many tokens (0: off). Small models otherwise "
+            "fall into loops that never reach EOS. Saved in generation_config.json."
+        },
+    )
+    repetition_penalty: float = field(
+        default=1.0,
+        metadata={"help": "Divides the scores of tokens already in the text (1.0: off). Saved too."},
+    )
 
 
 def main(args: list[str] | None = None) -> dict:
@@ -196,6 +207,8 @@ def main(args: list[str] | None = None) -> dict:
         pad_token_id=tokenizer.pad_token_id,
         max_new_tokens=instruct_args.max_new_tokens,
         do_sample=False,
+        no_repeat_ngram_size=instruct_args.no_repeat_ngram_size,
+        repetition_penalty=instruct_args.repetition_penalty,
     )
     metrics.update({**parameters, "world_size": training_args.world_size})
     if trainer.is_world_process_zero():
@@ -311,9 +324,8 @@ def generate_responses(
             raise ValueError(
                 f"a prompt of {prompt_length} tokens leaves no room in the {context}-token context"
             )
-        output = model.generate(
-            **inputs, max_new_tokens=limit, do_sample=False, eos_token_id=eos, pad_token_id=eos
-        )
+        # The saved generation config (greedy, repetition settings) with this batch's token limit.
+        output = model.generate(**inputs, max_new_tokens=limit, eos_token_id=eos, pad_token_id=eos)
         for index, new in zip(indices, output[:, prompt_length:].tolist(), strict=True):
             ended = eos in new
             n_new = new.index(eos) + 1 if ended else len(new)

@@ -1,6 +1,7 @@
 """Metrics of the recipes: local evaluate modules against scikit-learn and hand-worked cases, LM metrics, LR schedule."""
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from hf_scratch_gpt.lm_data import TextUnits
 from hf_scratch_gpt.lm_metrics import language_model_metrics
 from hf_scratch_gpt.metrics import load_metric
-from hf_scratch_gpt.training import time_lr_factor
+from hf_scratch_gpt.training import TimeBudget, TimeBudgetCallback, time_lr_factor
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +75,33 @@ def test_time_based_schedule():
     # Warmup as a fraction of the budget: 10% of the time.
     assert time_lr_factor("linear", step=3, progress=0.05, warmup=0.1) == pytest.approx(0.5)
     assert time_lr_factor("linear", step=3, progress=0.55, warmup=0.1) == pytest.approx(0.5)
+
+
+def test_time_budget_stops_training_and_projects_the_progress_bar(monkeypatch):
+    """The bar's total becomes the steps the budget allows at the speed so far, so tqdm's ETA is the time left."""
+    from types import SimpleNamespace
+
+    from transformers import ProgressCallback, TrainerControl, TrainerState
+
+    clock = [100.0]
+    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
+    progress = ProgressCallback()
+    budget = TimeBudget(60)
+    callback = TimeBudgetCallback(budget, [progress])
+    args = SimpleNamespace(device="cpu", world_size=1)
+    state = TrainerState(max_steps=10_000, is_world_process_zero=True)
+    control = TrainerControl()
+    progress.on_train_begin(args, state, control)
+    callback.on_train_begin(args, state, control)
+    for step in range(1, 11):  # one step every 2 s: a 60-s budget allows 30 steps
+        clock[0] += 2.0
+        state.global_step = step
+        progress.on_step_end(args, state, control)
+        callback.on_step_end(args, state, control)
+    assert progress.training_bar.total == 30 and not control.should_training_stop
+    clock[0] += 40.0  # a slow step spends the budget
+    state.global_step = 11
+    callback.on_step_end(args, state, control)
+    assert control.should_training_stop and budget.stopped_at_step == 11
+    assert progress.training_bar.total == 11  # never below the steps done
+    progress.training_bar.close()

@@ -166,3 +166,18 @@ def test_chat_records_and_too_long_examples(checkpoint, tmp_path, caplog):
         "dropped 1 of 17 train examples longer than max_seq_length=64" in r.getMessage()
         for r in caplog.records
     )
+
+
+def test_repetition_settings_are_saved_and_used(checkpoint, data_file, tmp_path):
+    output_dir = tmp_path / "norepeat"
+    run(checkpoint, data_file, output_dir, "--no_repeat_ngram_size", "2", "--num_generate", "1")
+    model = AutoModelForCausalLM.from_pretrained(output_dir)
+    assert model.generation_config.no_repeat_ngram_size == 2
+    prompt = torch.tensor([[5, 6, 7, 8]])
+    # Greedy, from the saved config alone; a 3-step model would repeat itself without the setting.
+    new = model.generate(prompt, max_new_tokens=40, min_new_tokens=40)[0].tolist()
+    bigrams = list(zip(new, new[1:], strict=False))
+    assert len(bigrams) == len(set(bigrams))
+    looping = model.generate(prompt, max_new_tokens=40, min_new_tokens=40, no_repeat_ngram_size=0)[0].tolist()
+    looping_bigrams = list(zip(looping, looping[1:], strict=False))
+    assert len(looping_bigrams) > len(set(looping_bigrams))  # the setting is what prevents the loop
