@@ -137,13 +137,17 @@ def push_output_dir(trainer, output_dir: str | Path) -> None:
     """Upload the finished output folder to the Hub repo the Trainer created for `--push_to_hub`.
 
     Model, tokenizer, model card, metrics and plot go up in one commit; `checkpoint-*` folders stay local (the
-    Trainer already pushed checkpoints while training, per `--hub_strategy`). Unlike `Trainer.push_to_hub`, this
+    Trainer already pushed checkpoints while training, per `--hub_strategy`). Model files in the repo that this
+    folder no longer has (e.g. the adapter of a pushed LoRA checkpoint, when the final model is merged) are deleted
+    in the same commit. Unlike `Trainer.push_to_hub`, this
     neither saves the model again (which would replace a merged LoRA model by its adapter) nor overwrites the
     model card with the Trainer's generic one.
     """
     if not trainer.is_world_process_zero():
         return
     from huggingface_hub import upload_folder
+
+    from .run_folder import SAVED_MODEL_FILES
 
     finish_pending = getattr(
         trainer, "_finish_current_push", None
@@ -157,4 +161,5 @@ def push_output_dir(trainer, output_dir: str | Path) -> None:
         token=trainer.args.hub_token,
         revision=trainer.args.hub_revision,
         ignore_patterns=["_*", "checkpoint-*"],
+        delete_patterns=list(SAVED_MODEL_FILES),  # files uploaded in this commit are kept
     )

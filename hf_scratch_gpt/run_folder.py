@@ -2,10 +2,13 @@
 
 Rules, checked by every process before anything is written:
 
-- `--output_dir` that holds files: refused, unless `--overwrite_output_dir` or `--resume_from_checkpoint`.
-  Overwriting deletes the old run's `checkpoint-*` folders (so a later resume cannot pick them up) and its weight
-  files (so a LoRA adapter left by an old run cannot shadow the new full model, or the reverse, when the folder is
-  loaded); other files are replaced as the new run writes them.
+- `--output_dir` that holds files: refused, unless `--overwrite_output_dir` (its old `checkpoint-*` folders are
+  deleted so a later resume cannot pick them up) or `--resume_from_checkpoint`.
+- Right before a run saves its final model, `clear_saved_model` removes the model files already in the folder: an
+  earlier run's, or the adapter files the Trainer copies there when `--push_to_hub` pushes LoRA checkpoints. Left
+  behind, an `adapter_config.json` next to a new full model makes `from_pretrained` apply the adapter on top of it,
+  and a full model's `config.json` next to a new adapter makes it look for weights that are not there. This waits
+  until the model is loaded, so a run may continue from a checkpoint in its own output folder.
 - `--resume_from_checkpoint PATH` resumes from that checkpoint; `--resume_from_checkpoint last` (or `true`)
   resumes from the newest *complete* checkpoint in `--output_dir` (one whose `trainer_state.json` was written,
   so a run killed while saving resumes from the checkpoint before).
@@ -26,10 +29,12 @@ from accelerate import PartialState
 
 TRAINER_STATE = "trainer_state.json"
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
-# Weight files whose presence decides what `from_pretrained` loads from a folder (a full model or a peft adapter).
-STALE_WEIGHTS = (
+# The files whose presence decides what `from_pretrained` loads from a folder (a full model or a peft adapter).
+SAVED_MODEL_FILES = (
     "model*.safetensors",
     "model.safetensors.index.json",
+    "config.json",
+    "generation_config.json",
     "adapter_config.json",
     "adapter_model*",
 )
@@ -92,6 +97,21 @@ def _check_output_dir(output_dir: Path, overwrite: bool, resume_from_checkpoint:
         for path in output_dir.iterdir():
             if CHECKPOINT_PATTERN.match(path.name) and path.is_dir():
                 shutil.rmtree(path)
-            elif path.is_file() and any(path.match(pattern) for pattern in STALE_WEIGHTS):
-                path.unlink()
     return None
+
+
+def clear_saved_model(output_dir: str | Path) -> list[str]:
+    """Delete the model files (SAVED_MODEL_FILES) directly in `output_dir`; return their names.
+
+    Call on the main process just before saving the final model; other files (tokenizer, metrics, the user's own)
+    stay until the new run replaces them.
+    """
+    output_dir = Path(output_dir)
+    if not output_dir.is_dir():
+        return []
+    removed = []
+    for path in sorted(output_dir.iterdir()):
+        if path.is_file() and any(path.match(pattern) for pattern in SAVED_MODEL_FILES):
+            path.unlink()
+            removed.append(path.name)
+    return removed

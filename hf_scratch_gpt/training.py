@@ -89,9 +89,11 @@ class TimeBudgetCallback(TrainerCallback):
     def __init__(self, budget: TimeBudget, callbacks: list[TrainerCallback] | None = None):
         self.budget = budget
         self.callbacks = callbacks if callbacks is not None else []  # the Trainer's, to find its progress bar
+        self.start_step = 0
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.budget.start()
+        self.start_step = state.global_step  # > 0 when resuming; the budget's clock starts now
 
     def on_step_end(self, args, state, control, **kwargs):
         elapsed = torch.tensor([time.perf_counter() - self.budget.started_at], device=args.device)
@@ -105,7 +107,8 @@ class TimeBudgetCallback(TrainerCallback):
         return control
 
     def _project_progress_bar(self, state) -> None:
-        projected = round(state.global_step * self.budget.seconds / max(self.budget.elapsed, 1e-9))
+        steps = state.global_step - self.start_step
+        projected = self.start_step + round(steps * self.budget.seconds / max(self.budget.elapsed, 1e-9))
         for callback in self.callbacks:
             bar = getattr(callback, "training_bar", None)
             if isinstance(callback, ProgressCallback) and bar is not None:

@@ -55,7 +55,7 @@ from hf_scratch_gpt.recipe_args import (
     setup_logging,
 )
 from hf_scratch_gpt.reporting import LOSS_PLOT, CardInfo, push_output_dir, save_loss_plot, write_model_card
-from hf_scratch_gpt.run_folder import prepare_output_dir
+from hf_scratch_gpt.run_folder import clear_saved_model, prepare_output_dir
 from hf_scratch_gpt.training import RecipeTrainer
 
 logger = logging.getLogger("finetune_classifier")
@@ -219,6 +219,7 @@ def main(args: list[str] | None = None) -> dict:
     model = finish_lora(trainer.model, lora_args.merge_adapter) if lora_args.use_peft else trainer.model
     model.config.use_cache = True  # the Trainer turned the KV cache off for training
     if trainer.is_world_process_zero():
+        clear_saved_model(output_dir)  # an earlier run's model, or adapters copied here by checkpoint pushes
         model.save_pretrained(output_dir)
         tokenizer.save_pretrained(output_dir)
         write_predictions(

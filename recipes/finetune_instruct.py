@@ -55,7 +55,7 @@ from hf_scratch_gpt.recipe_args import (
     setup_logging,
 )
 from hf_scratch_gpt.reporting import LOSS_PLOT, CardInfo, push_output_dir, save_loss_plot, write_model_card
-from hf_scratch_gpt.run_folder import prepare_output_dir
+from hf_scratch_gpt.run_folder import clear_saved_model, prepare_output_dir
 from hf_scratch_gpt.training import RecipeTrainer
 
 logger = logging.getLogger("finetune_instruct")
@@ -105,13 +105,17 @@ class InstructArguments:
     no_repeat_ngram_size: int = field(
         default=0,
         metadata={
-            "help": "Greedy decoding never repeats an n-gram of this many tokens (0: off). Small models otherwise "
-            "fall into loops that never reach EOS. Saved in generation_config.json."
+            "help": "Greedy decoding never repeats an n-gram of this many tokens (0: off), counting the prompt's. "
+            "Small models otherwise fall into loops that never reach EOS. Saved in generation_config.json "
+            "(full or merged models; an adapter-only folder keeps its base model's)."
         },
     )
     repetition_penalty: float = field(
         default=1.0,
-        metadata={"help": "Divides the scores of tokens already in the text (1.0: off). Saved too."},
+        metadata={
+            "help": "Penalty > 0 on tokens already in the text: positive scores are divided by it, negative ones "
+            "multiplied (1.0: off). Saved like --no_repeat_ngram_size."
+        },
     )
 
 
@@ -122,6 +126,11 @@ def main(args: list[str] | None = None) -> dict:
         args,
     )
     setup_logging(training_args)
+    if instruct_args.repetition_penalty <= 0 or instruct_args.no_repeat_ngram_size < 0:
+        raise ValueError(
+            f"--repetition_penalty must be > 0 (1.0 is off) and --no_repeat_ngram_size >= 0 (0 is off), got "
+            f"{instruct_args.repetition_penalty} and {instruct_args.no_repeat_ngram_size}"
+        )
     if not model_args.model_name_or_path:
         raise ValueError(
             "--model_name_or_path is required: the pretrained checkpoint to finetune (e.g. outputs/pretrain)"
@@ -212,6 +221,7 @@ def main(args: list[str] | None = None) -> dict:
     )
     metrics.update({**parameters, "world_size": training_args.world_size})
     if trainer.is_world_process_zero():
+        clear_saved_model(output_dir)  # an earlier run's model, or adapters copied here by checkpoint pushes
         model.save_pretrained(output_dir)
         tokenizer.save_pretrained(output_dir)
         test = chats["test"]
@@ -324,8 +334,10 @@ def generate_responses(
             raise ValueError(
                 f"a prompt of {prompt_length} tokens leaves no room in the {context}-token context"
             )
-        # The saved generation config (greedy, repetition settings) with this batch's token limit.
-        output = model.generate(**inputs, max_new_tokens=limit, eos_token_id=eos, pad_token_id=eos)
+        # The model's generation config (repetition settings), greedy, with this batch's token limit.
+        output = model.generate(
+            **inputs, max_new_tokens=limit, do_sample=False, eos_token_id=eos, pad_token_id=eos
+        )
         for index, new in zip(indices, output[:, prompt_length:].tolist(), strict=True):
             ended = eos in new
             n_new = new.index(eos) + 1 if ended else len(new)

@@ -57,7 +57,7 @@ from hf_scratch_gpt.recipe_args import (
     setup_logging,
 )
 from hf_scratch_gpt.reporting import LOSS_PLOT, CardInfo, push_output_dir, save_loss_plot, write_model_card
-from hf_scratch_gpt.run_folder import prepare_output_dir
+from hf_scratch_gpt.run_folder import clear_saved_model, prepare_output_dir
 from hf_scratch_gpt.training import RecipeTrainer
 
 logger = logging.getLogger("pretrain")
@@ -261,6 +261,8 @@ def main(args: list[str] | None = None) -> dict:
         eval_text_units=units,
     )
     train_result = trainer.train(resume_from_checkpoint=resume)
+    if trainer.is_world_process_zero():
+        clear_saved_model(output_dir)  # an earlier run's model files (overwritten runs)
     trainer.save_model()  # model, config + code files, generation config, tokenizer
 
     # 7. Evaluate and report.

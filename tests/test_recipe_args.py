@@ -8,7 +8,7 @@ from transformers import TrainingArguments
 from hf_scratch_gpt.presets import MODEL_PRESETS, parse_config_overrides, preset_config_kwargs
 from hf_scratch_gpt.recipe_args import DataArguments, RunArguments, parse_recipe_args
 from hf_scratch_gpt.reporting import is_hub_id, push_output_dir, save_loss_plot
-from hf_scratch_gpt.run_folder import prepare_output_dir
+from hf_scratch_gpt.run_folder import SAVED_MODEL_FILES, clear_saved_model, prepare_output_dir
 
 
 def test_config_overrides_are_typed():
@@ -92,6 +92,7 @@ def test_output_folder_rules(tmp_path):
     (run / "config.json").write_text("{}")
     for stale in ("model.safetensors", "adapter_config.json", "adapter_model.safetensors"):
         (run / stale).write_text("old run")  # e.g. a LoRA run that a full run now replaces
+    (run / "notes.md").write_text("mine")
     with pytest.raises(FileExistsError, match="already holds another run .*checkpoint-10"):
         prepare_output_dir(run, overwrite=False, resume_from_checkpoint=None)
     assert prepare_output_dir(run, overwrite=False, resume_from_checkpoint="last") == str(
@@ -101,9 +102,17 @@ def test_output_folder_rules(tmp_path):
     with pytest.raises(ValueError, match="checkpoint-15 is not a complete checkpoint"):
         prepare_output_dir(run, False, str(run / "checkpoint-15"))
     assert prepare_output_dir(run, overwrite=True, resume_from_checkpoint=None) is None
-    # old checkpoints and weights gone (an old adapter_config.json would make from_pretrained load the adapter);
-    # config.json stays until the new run replaces it
-    assert sorted(path.name for path in run.iterdir()) == ["config.json"]
+    # Old checkpoints gone; the old model stays until the new run has loaded its own and saves it (a run may
+    # continue from a model in its own output folder) ...
+    assert sorted(path.name for path in run.iterdir()) == [
+        "adapter_config.json", "adapter_model.safetensors", "config.json", "model.safetensors", "notes.md"
+    ]  # fmt: skip
+    # ... then clear_saved_model removes every model file, so an old adapter_config.json cannot make
+    # from_pretrained apply an adapter to the new full model (or an old config.json hide a new adapter).
+    assert clear_saved_model(run) == [
+        "adapter_config.json", "adapter_model.safetensors", "config.json", "model.safetensors"
+    ]  # fmt: skip
+    assert [path.name for path in run.iterdir()] == ["notes.md"]
 
 
 def test_loss_plot_and_hub_ids(tmp_path):
@@ -150,5 +159,7 @@ def test_push_output_dir_uploads_the_finished_folder(tmp_path, monkeypatch):
             token="secret",
             revision="dev",
             ignore_patterns=["_*", "checkpoint-*"],
+            # model files the repo holds from earlier pushes (a LoRA checkpoint's adapter) go, unless re-uploaded
+            delete_patterns=list(SAVED_MODEL_FILES),
         )
     ]

@@ -105,3 +105,17 @@ def test_time_budget_stops_training_and_projects_the_progress_bar(monkeypatch):
     assert control.should_training_stop and budget.stopped_at_step == 11
     assert progress.training_bar.total == 11  # never below the steps done
     progress.training_bar.close()
+
+    # Resumed at step 1000: the budget's clock starts again, and so does the projection.
+    callback = TimeBudgetCallback(TimeBudget(60), [progress])
+    state = TrainerState(max_steps=10_000, is_world_process_zero=True, global_step=1000)
+    control = TrainerControl()
+    progress.on_train_begin(args, state, control)
+    callback.on_train_begin(args, state, control)
+    for step in range(1001, 1011):
+        clock[0] += 2.0
+        state.global_step = step
+        progress.on_step_end(args, state, control)
+        callback.on_step_end(args, state, control)
+    assert progress.training_bar.total == 1030
+    progress.training_bar.close()

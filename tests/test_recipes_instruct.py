@@ -181,3 +181,28 @@ def test_repetition_settings_are_saved_and_used(checkpoint, data_file, tmp_path)
     looping = model.generate(prompt, max_new_tokens=40, min_new_tokens=40, no_repeat_ngram_size=0)[0].tolist()
     looping_bigrams = list(zip(looping, looping[1:], strict=False))
     assert len(looping_bigrams) > len(set(looping_bigrams))  # the setting is what prevents the loop
+
+
+def test_overwriting_switches_cleanly_between_adapter_and_full_model(checkpoint, data_file, tmp_path):
+    """An old run's adapter must not be applied to a new full model, nor an old config.json hide a new adapter."""
+    from peft import AutoPeftModelForCausalLM
+
+    folder = tmp_path / "run"
+    run(checkpoint, data_file, folder, "--use_peft", "--lora_r", "4", "--num_generate", "1")
+    assert (folder / "adapter_config.json").is_file()
+    run(checkpoint, data_file, folder, "--num_generate", "1", "--overwrite_output_dir", "true")
+    assert (
+        not (folder / "adapter_config.json").exists() and not (folder / "adapter_model.safetensors").exists()
+    )
+    full = AutoModelForCausalLM.from_pretrained(folder)
+    assert not hasattr(full, "peft_config")  # transformers would have attached the old adapter
+    run(checkpoint, data_file, folder, "--use_peft", "--lora_r", "4", "--num_generate", "1",
+        "--overwrite_output_dir", "true")  # fmt: skip
+    assert not (folder / "model.safetensors").exists() and not (folder / "config.json").exists()
+    assert AutoPeftModelForCausalLM.from_pretrained(folder).peft_config["default"].r == 4
+
+
+def test_invalid_repetition_settings_fail_before_training(checkpoint, data_file, tmp_path):
+    with pytest.raises(ValueError, match="--repetition_penalty must be > 0"):
+        run(checkpoint, data_file, tmp_path / "o", "--repetition_penalty", "0")
+    assert not (tmp_path / "o").exists()
