@@ -22,6 +22,8 @@ import torch
 import yaml
 from transformers import HfArgumentParser
 
+from .presets import parse_config_overrides
+
 
 @dataclass
 class ModelArguments:
@@ -62,6 +64,13 @@ class ModelArguments:
         default=False,
         metadata={"help": "Allow checkpoints whose code lives on the Hub (not needed for ours)."},
     )
+
+    def config_kwargs(self) -> dict:
+        """`--config_overrides` and `--attn_implementation` as keyword arguments for `from_pretrained`."""
+        kwargs = parse_config_overrides(self.config_overrides)
+        if self.attn_implementation:
+            kwargs["attn_implementation"] = self.attn_implementation
+        return kwargs
 
 
 @dataclass

@@ -139,9 +139,8 @@ def push_output_dir(trainer, output_dir: str | Path) -> None:
     Model, tokenizer, model card, metrics and plot go up in one commit; `checkpoint-*` folders stay local (the
     Trainer already pushed checkpoints while training, per `--hub_strategy`). Model files in the repo that this
     folder no longer has (e.g. the adapter of a pushed LoRA checkpoint, when the final model is merged) are deleted
-    in the same commit. Unlike `Trainer.push_to_hub`, this
-    neither saves the model again (which would replace a merged LoRA model by its adapter) nor overwrites the
-    model card with the Trainer's generic one.
+    in the same commit. Unlike `Trainer.push_to_hub`, this neither saves the model again (which would replace a
+    merged LoRA model by its adapter) nor overwrites the model card with the Trainer's generic one.
     """
     if not trainer.is_world_process_zero():
         return
@@ -149,11 +148,10 @@ def push_output_dir(trainer, output_dir: str | Path) -> None:
 
     from .run_folder import SAVED_MODEL_FILES
 
-    finish_pending = getattr(
-        trainer, "_finish_current_push", None
-    )  # transformers' own wait, as in push_to_hub
+    # A checkpoint upload still in flight finishes first (transformers' own wait, as in Trainer.push_to_hub).
+    finish_pending = getattr(trainer, "_finish_current_push", None)
     if finish_pending is not None:
-        finish_pending()  # a checkpoint upload still in flight finishes first
+        finish_pending()
     upload_folder(
         repo_id=trainer.hub_model_id,
         folder_path=str(output_dir),

@@ -115,3 +115,10 @@ def clear_saved_model(output_dir: str | Path) -> list[str]:
             path.unlink()
             removed.append(path.name)
     return removed
+
+
+def save_final_model(model, tokenizer, output_dir: str | Path) -> None:
+    """Save the finished model (full, merged or adapter) and tokenizer in place of any model already there."""
+    clear_saved_model(output_dir)  # an earlier run's model, or adapters copied here by checkpoint pushes
+    model.save_pretrained(output_dir)
+    tokenizer.save_pretrained(output_dir)

@@ -45,7 +45,6 @@ from hf_scratch_gpt.classify_data import (
 from hf_scratch_gpt.data import carve_splits, load_raw_datasets, require_columns
 from hf_scratch_gpt.lora import apply_lora, count_parameters, finish_lora
 from hf_scratch_gpt.metrics import load_metric
-from hf_scratch_gpt.presets import parse_config_overrides
 from hf_scratch_gpt.recipe_args import (
     DataArguments,
     LoraArguments,
@@ -55,7 +54,7 @@ from hf_scratch_gpt.recipe_args import (
     setup_logging,
 )
 from hf_scratch_gpt.reporting import LOSS_PLOT, CardInfo, push_output_dir, save_loss_plot, write_model_card
-from hf_scratch_gpt.run_folder import clear_saved_model, prepare_output_dir
+from hf_scratch_gpt.run_folder import prepare_output_dir, save_final_model
 from hf_scratch_gpt.training import RecipeTrainer
 
 logger = logging.getLogger("finetune_classifier")
@@ -219,9 +218,7 @@ def main(args: list[str] | None = None) -> dict:
     model = finish_lora(trainer.model, lora_args.merge_adapter) if lora_args.use_peft else trainer.model
     model.config.use_cache = True  # the Trainer turned the KV cache off for training
     if trainer.is_world_process_zero():
-        clear_saved_model(output_dir)  # an earlier run's model, or adapters copied here by checkpoint pushes
-        model.save_pretrained(output_dir)
-        tokenizer.save_pretrained(output_dir)
+        save_final_model(model, tokenizer, output_dir)
         write_predictions(
             output_dir / "test_predictions.jsonl", raw["test"], text_column, label_list, predictions
         )
@@ -281,10 +278,8 @@ def load_classifier(model_args: ModelArguments, label_list: list[str], pad_token
         "id2label": dict(enumerate(label_list)),
         "label2id": {name: index for index, name in enumerate(label_list)},
         "pad_token_id": pad_token_id,
-        **parse_config_overrides(model_args.config_overrides),
+        **model_args.config_kwargs(),
     }
-    if model_args.attn_implementation:
-        label_config["attn_implementation"] = model_args.attn_implementation
     path = model_args.model_name_or_path
     config = AutoConfig.from_pretrained(path, trust_remote_code=model_args.trust_remote_code)
     if config.model_type == "gpt2":

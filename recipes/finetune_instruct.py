@@ -45,7 +45,6 @@ from hf_scratch_gpt.instruct_data import (
     tokenize_function,
 )
 from hf_scratch_gpt.lora import apply_lora, count_parameters, finish_lora
-from hf_scratch_gpt.presets import parse_config_overrides
 from hf_scratch_gpt.recipe_args import (
     DataArguments,
     LoraArguments,
@@ -55,7 +54,7 @@ from hf_scratch_gpt.recipe_args import (
     setup_logging,
 )
 from hf_scratch_gpt.reporting import LOSS_PLOT, CardInfo, push_output_dir, save_loss_plot, write_model_card
-from hf_scratch_gpt.run_folder import clear_saved_model, prepare_output_dir
+from hf_scratch_gpt.run_folder import prepare_output_dir, save_final_model
 from hf_scratch_gpt.training import RecipeTrainer
 
 logger = logging.getLogger("finetune_instruct")
@@ -221,9 +220,7 @@ def main(args: list[str] | None = None) -> dict:
     )
     metrics.update({**parameters, "world_size": training_args.world_size})
     if trainer.is_world_process_zero():
-        clear_saved_model(output_dir)  # an earlier run's model, or adapters copied here by checkpoint pushes
-        model.save_pretrained(output_dir)
-        tokenizer.save_pretrained(output_dir)
+        save_final_model(model, tokenizer, output_dir)
         test = chats["test"]
         if instruct_args.num_generate is not None:
             test = test.select(range(min(instruct_args.num_generate, len(test))))
@@ -292,9 +289,7 @@ print(chat(messages, max_new_tokens=64)[0]["generated_text"][-1]["content"])"""
 def load_causal_lm(model_args: ModelArguments):
     """Our checkpoint as ScratchGPTForCausalLM, or a GPT-2 checkpoint converted to it."""
     path = model_args.model_name_or_path
-    overrides = parse_config_overrides(model_args.config_overrides)
-    if model_args.attn_implementation:
-        overrides["attn_implementation"] = model_args.attn_implementation
+    overrides = model_args.config_kwargs()
     config = AutoConfig.from_pretrained(path, trust_remote_code=model_args.trust_remote_code)
     if config.model_type == "gpt2":
         from hf_scratch_gpt.convert import from_gpt2
