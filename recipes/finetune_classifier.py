@@ -43,7 +43,7 @@ from hf_scratch_gpt.classify_data import (
     tokenize_for_classification,
 )
 from hf_scratch_gpt.data import carve_splits, load_raw_datasets, require_columns
-from hf_scratch_gpt.lora import apply_lora, count_parameters, finish_lora
+from hf_scratch_gpt.lora import apply_lora, count_parameters, describe_lora, finish_lora
 from hf_scratch_gpt.metrics import load_metric
 from hf_scratch_gpt.recipe_args import (
     DataArguments,
@@ -312,8 +312,7 @@ def freeze_for(model: ScratchGPTForSequenceClassification, trainable_layers: str
 
 def describe_training(cls_args: ClassifierArguments, lora_args: LoraArguments) -> str:
     if lora_args.use_peft:
-        merged = ", merged" if lora_args.merge_adapter else ""
-        return f"LoRA r={lora_args.lora_r} alpha={lora_args.lora_alpha} on {lora_args.lora_target_modules}{merged}"
+        return describe_lora(lora_args)
     return {"all": "all weights", "last_block": "last block + final LayerNorm + head", "head": "head only"}[
         cls_args.trainable_layers
     ]

@@ -44,7 +44,7 @@ from hf_scratch_gpt.instruct_data import (
     to_messages,
     tokenize_function,
 )
-from hf_scratch_gpt.lora import apply_lora, count_parameters, finish_lora
+from hf_scratch_gpt.lora import apply_lora, count_parameters, describe_lora, finish_lora
 from hf_scratch_gpt.recipe_args import (
     DataArguments,
     LoraArguments,
@@ -235,11 +235,7 @@ def main(args: list[str] | None = None) -> dict:
     trainer.save_metrics("all", metrics)
     trainer.save_state()
     if trainer.is_world_process_zero():
-        how = (
-            f"LoRA (r={lora_args.lora_r}, alpha={lora_args.lora_alpha}{', merged' if lora_args.merge_adapter else ''})"
-            if lora_args.use_peft
-            else "full finetuning"
-        )
+        how = describe_lora(lora_args) if lora_args.use_peft else "full finetuning"
         write_model_card(
             output_dir,
             CardInfo(

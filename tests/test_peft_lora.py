@@ -94,3 +94,75 @@ def test_lora_for_classification_trains_the_score_head():
 def test_each_target_module_name_exists(target):
     model = ScratchGPTForCausalLM(tiny_config())
     assert any(name.endswith(target) for name, _ in model.named_modules())
+
+
+def test_lora_modules_to_save_trains_the_layernorms_in_full(tmp_path):
+    """`--lora_modules_to_save ln_1 ln_2 ln_f`: the LayerNorms train beside the adapters, merge into the plain model
+    and travel in the saved adapter; everything else stays frozen."""
+    from hf_scratch_gpt.lora import apply_lora, finish_lora
+    from hf_scratch_gpt.recipe_args import LoraArguments
+
+    torch.manual_seed(0)
+    base = ScratchGPTForCausalLM(tiny_config())
+    before = {name: t.clone() for name, t in base.state_dict().items()}
+    args = LoraArguments(use_peft=True, lora_r=4, lora_modules_to_save=["ln_1", "ln_2", "ln_f"])
+    model = apply_lora(base, args, task_type="CAUSAL_LM")
+    trainable = [name for name, p in model.named_parameters() if p.requires_grad]
+    layer_norms = 2 * 2 + 1  # ln_1 and ln_2 in each of 2 blocks, ln_f
+    assert sum(".ln_" in name for name in trainable) == 2 * layer_norms  # weight and bias of each
+    assert all("lora_" in name or ".ln_" in name for name in trainable)
+
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    batch = torch.randint(1, 64, (4, 16), generator=torch.Generator().manual_seed(1))
+    model.train()
+    for _ in range(5):
+        model(input_ids=batch, labels=batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+    ids = torch.randint(1, 64, (2, 12), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        adapted = model(input_ids=ids).logits
+    model.save_pretrained(tmp_path / "adapter")
+
+    merged = finish_lora(model, merge=True)
+    after = merged.state_dict()
+    assert set(after) == set(before)  # a plain model again, GPT-2's names
+    for name, tensor in after.items():
+        changed = not torch.equal(tensor, before[name])
+        adapted_weight = name.endswith(tuple(f"{target}.weight" for target in TARGETS))  # LoRA leaves biases
+        assert changed == (".ln_" in name or adapted_weight), name
+    with torch.no_grad():
+        torch.testing.assert_close(merged(ids).logits, adapted, rtol=0, atol=1e-5)
+
+    fresh = ScratchGPTForCausalLM(tiny_config())
+    fresh.load_state_dict(before)
+    reloaded = PeftModel.from_pretrained(fresh, tmp_path / "adapter").eval()
+    with torch.no_grad():  # the trained LayerNorms came back from the adapter folder
+        torch.testing.assert_close(reloaded(input_ids=ids).logits, adapted, rtol=0, atol=1e-5)
+
+
+def test_lora_modules_to_save_unknown_name_is_a_clear_error():
+    from hf_scratch_gpt.lora import apply_lora
+    from hf_scratch_gpt.recipe_args import LoraArguments
+
+    args = LoraArguments(use_peft=True, lora_modules_to_save=["layernorm"])
+    with pytest.raises(
+        ValueError, match=r"--lora_modules_to_save \['layernorm'\] match no module.*ln_1, ln_2"
+    ):
+        apply_lora(ScratchGPTForCausalLM(tiny_config()), args, task_type="CAUSAL_LM")
+
+
+def test_lora_modules_to_save_keeps_the_classification_head_trainable():
+    from hf_scratch_gpt.lora import apply_lora
+    from hf_scratch_gpt.recipe_args import LoraArguments
+
+    base = ScratchGPTForSequenceClassification(tiny_config(num_labels=2, pad_token_id=0))
+    args = LoraArguments(use_peft=True, lora_r=4, lora_modules_to_save=["ln_f"])
+    model = apply_lora(base, args, task_type="SEQ_CLS")
+    trained_in_full = {
+        name.split(".modules_to_save")[0].rsplit(".", 1)[-1]
+        for name, p in model.named_parameters()
+        if p.requires_grad and "lora_" not in name
+    }
+    assert trained_in_full == {"ln_f", "score"}  # our module plus the head peft adds for SEQ_CLS

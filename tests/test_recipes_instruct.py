@@ -140,9 +140,18 @@ def test_full_finetuning_end_to_end(checkpoint, data_file, tmp_path):
 def test_lora_merge_and_adapter(checkpoint, data_file, tmp_path):
     from peft import AutoPeftModelForCausalLM
 
-    merged = run(checkpoint, data_file, tmp_path / "merged", "--use_peft", "--lora_r", "4", "--merge_adapter")
+    merged = run(
+        checkpoint, data_file, tmp_path / "merged", "--use_peft", "--lora_r", "4", "--merge_adapter",
+        "--lora_modules_to_save", "ln_f",
+    )  # fmt: skip
     assert merged["trainable_params"] < merged["total_params"] / 2
-    assert AutoModelForCausalLM.from_pretrained(tmp_path / "merged").config.model_type == "scratch_gpt"
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "merged")
+    base = AutoModelForCausalLM.from_pretrained(checkpoint)
+    assert model.config.model_type == "scratch_gpt"
+    # ln_f was trained in full and merged in; the embeddings were not trained at all
+    assert not torch.equal(model.transformer.ln_f.weight, base.transformer.ln_f.weight)
+    assert torch.equal(model.transformer.wte.weight, base.transformer.wte.weight)
+    assert "+ ['ln_f'], merged" in (tmp_path / "merged" / "README.md").read_text()
     run(checkpoint, data_file, tmp_path / "adapter", "--use_peft", "--lora_r", "4", "--num_generate", "1")
     assert (tmp_path / "adapter" / "adapter_config.json").is_file()
     assert AutoPeftModelForCausalLM.from_pretrained(tmp_path / "adapter").peft_config["default"].r == 4
