@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 from transformers import (
     AutoConfig,
     AutoModel,
@@ -25,6 +26,7 @@ from hf_scratch_gpt.modeling_scratch_gpt import (
     ScratchGPTForCausalLM,
     ScratchGPTForSequenceClassification,
     ScratchGPTModel,
+    decode_linear,
 )
 
 VOCAB = 101
@@ -152,6 +154,74 @@ def test_resize_token_embeddings_keeps_rows_and_tying():
     torch.testing.assert_close(model.transformer.wte.weight[:VOCAB], old)
     logits = model(torch.tensor([[1, VOCAB + 6]])).logits  # a new id is accepted
     assert logits.shape == (1, 2, VOCAB + 7)
+
+
+def widening_weights(model) -> dict[str, torch.Tensor]:
+    return {
+        name: module.weight
+        for name, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear) and module.out_features > module.in_features
+    }
+
+
+def test_widening_weights_are_column_major_after_init_load_and_resize(tmp_path):
+    model = tiny_lm()
+    names = set(widening_weights(model))
+    assert {"lm_head", "transformer.h.0.attn.c_attn", "transformer.h.1.mlp.c_fc"} <= names
+    assert "transformer.h.0.mlp.c_proj" not in names  # narrowing: stays row-major
+    for name, weight in widening_weights(model).items():
+        assert weight.t().is_contiguous(), name
+    assert model.transformer.h[0].mlp.c_proj.weight.is_contiguous()
+
+    model.save_pretrained(tmp_path)  # the file holds plain row-major tensors with the same values
+    saved = load_file(tmp_path / "model.safetensors")
+    for name, tensor in model.state_dict().items():
+        if name in saved:
+            assert saved[name].is_contiguous() and torch.equal(saved[name], tensor), name
+    assert all(w.t().is_contiguous() for w in widening_weights(model).values())  # restored after saving
+
+    loaded = ScratchGPTForCausalLM.from_pretrained(tmp_path)
+    assert all(w.t().is_contiguous() for w in widening_weights(loaded).values())
+    loaded.resize_token_embeddings(VOCAB + 3)
+    assert loaded.lm_head.weight.t().is_contiguous()
+    assert loaded.lm_head.weight is loaded.transformer.wte.weight
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("shape", [(96, 48), (48, 96)])  # widening (column-major in the model), narrowing
+@pytest.mark.parametrize("column_major", [True, False])
+def test_decode_linear_takes_the_two_thread_path_and_equals_the_layer(monkeypatch, bias, shape, column_major):
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(shape[1], shape[0], bias=bias)
+    if column_major:
+        layer.weight.data = layer.weight.data.t().contiguous().t()
+    x = torch.randn(1, 1, shape[1])
+    calls = []
+    for name in ("bmm", "baddbmm"):
+        original = getattr(torch, name)
+        monkeypatch.setattr(torch, name, lambda *a, _f=original, **k: calls.append(1) or _f(*a, **k))
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    expected = F.linear(x, layer.weight, layer.bias)
+    with torch.no_grad():
+        torch.testing.assert_close(decode_linear(layer, x), expected, rtol=1e-6, atol=1e-6)
+        assert len(calls) == 1
+        decode_linear(layer, torch.randn(2, 1, shape[1]))  # several rows: the ordinary product
+        decode_linear(torch.nn.Linear(shape[1], 7), torch.randn(1, shape[1]))  # odd width: cannot halve
+        assert len(calls) == 1
+    torch.testing.assert_close(decode_linear(layer, x), expected)  # with autograd on: the layer itself
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    with torch.no_grad():
+        decode_linear(layer, x)  # one thread: nothing to split
+    assert len(calls) == 1
+
+
+def test_forward_hooks_on_linear_layers_still_run_while_decoding():
+    model = tiny_lm()
+    seen = []
+    model.transformer.h[1].mlp.c_fc.register_forward_hook(lambda module, args, out: seen.append(out.shape[1]))
+    model.lm_head.register_forward_hook(lambda module, args, out: seen.append(-out.shape[1]))
+    model.generate(random_ids(1, 5), max_new_tokens=4, min_new_tokens=4, do_sample=False)
+    assert seen == [5, -1, 1, -1, 1, -1, 1, -1]  # prompt, then one token per step; logits for the last only
 
 
 # ---------------------------------------------------------------- forward
