@@ -95,29 +95,53 @@ class Dropout(nn.Dropout):
         return x * noise
 
 
+def plain_linear_weight(layer: nn.Module) -> torch.Tensor | None:
+    """The weight of a plain `nn.Linear` holding an ordinary dense float tensor, else None.
+
+    Excludes what the speed tricks below must not touch: wrappers and subclasses (peft's LoRA layers, bitsandbytes'
+    quantized Linear), tensor-subclass weights (torchao) and integer or sparse weights.
+    """
+    if type(layer) is not nn.Linear:
+        return None
+    weight = layer.weight
+    if (
+        type(weight) not in (nn.Parameter, torch.Tensor)
+        or type(weight.data) is not torch.Tensor
+        or weight.layout != torch.strided
+        or not weight.is_floating_point()
+        or weight.dim() != 2
+    ):
+        return None
+    return weight
+
+
 def decode_linear(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """`layer(x)`; when decoding one token on CPU, the same product computed as two halves on two threads.
 
     Decoding multiplies a single vector by every weight matrix, which is bound by how fast the weights stream from
-    memory, and CPU BLAS does such a matrix-vector product on one thread. Handing the two halves of the output
-    features to `torch.bmm` as a batch of two runs them on two threads: on this project's 2-core CPU the weights
-    stream 1.2-2x faster (measured per layer: c_fc 17 -> 21 GB/s, mlp.c_proj 14 -> 23, attn.c_proj 8 -> 12,
-    lm_head 21 -> 30+), which is about 1.2x more tokens/s in generate(). The halves are views of the weight (in
-    either memory order), so nothing is copied, and the result equals `layer(x)` up to float rounding. Everything
-    else takes plain `layer(x)`: training, several rows, one thread, and a wrapped or hooked layer (a peft LoRA
-    layer, accelerate's offload hooks), whose hooks must run.
+    memory, and the CPU BLAS (MKL in PyTorch's CPU build) computes such a matrix-vector product on one thread
+    (measured here: no faster with two). Handing the two halves of the output features to `torch.bmm` as a batch
+    of two runs them on two threads: on this project's 2-core CPU the weights stream 1.2-2x faster (measured per
+    layer: c_fc 17 -> 21 GB/s, mlp.c_proj 14 -> 23, attn.c_proj 8 -> 12, lm_head 21 -> 30+), about 1.2x more
+    tokens/s in generate(). The halves are views of the weight (in either memory order), so nothing is copied, and
+    the result equals `layer(x)` up to float rounding. Everything else takes plain `layer(x)`: several rows, autograd
+    recording, one thread, an odd number of outputs, a weight off the CPU or not a plain fp32 tensor, and a wrapped
+    or hooked layer (peft's LoRA layers, accelerate's offload hooks, global module hooks), whose hooks must run.
     """
-    weight = layer.weight if type(layer) is nn.Linear else None
+    weight = plain_linear_weight(layer)
     if (
         weight is None
         or x.shape[:-1].numel() != 1
         or torch.is_grad_enabled()
         or weight.device.type != "cpu"
+        or weight.dtype != torch.float32  # the dtype measured
         or torch.get_num_threads() < 2
         or weight.shape[0] % 2
         or layer._forward_hooks
         or layer._forward_pre_hooks
-        or "forward" in vars(layer)
+        or "forward" in vars(layer)  # accelerate's hooks replace the instance's forward
+        or nn.modules.module._global_forward_hooks
+        or nn.modules.module._global_forward_pre_hooks
     ):
         return layer(x)
     out_features, in_features = weight.shape
@@ -374,46 +398,64 @@ class ScratchGPTPreTrainedModel(PreTrainedModel):
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
         """transformers' loader, with a clearer error when the checkpoint's shapes do not fit the config."""
         try:
-            model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+            loaded = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         except RuntimeError as error:
             if "ignore_mismatched_sizes" not in str(error):
                 raise
             raise RuntimeError(_shape_mismatch_message(cls, pretrained_model_name_or_path, kwargs)) from error
-        # The loader replaces every parameter with a freshly loaded (row-major) tensor.
+        # The loader replaces every parameter with a freshly loaded (row-major) tensor. With output_loading_info=True
+        # it returns (model, info).
+        model = loaded[0] if isinstance(loaded, tuple) else loaded
         model._lay_out_widening_weights()
-        return model
+        return loaded
 
     def resize_token_embeddings(self, *args, **kwargs) -> nn.Embedding:
         embeddings = super().resize_token_embeddings(*args, **kwargs)
         self._lay_out_widening_weights()
         return embeddings
 
+    def _apply(self, fn, recurse: bool = True):
+        # .to(device/dtype), .cuda(), .half(), ...: keep the decoding layout on the CPU only (see below).
+        result = super()._apply(fn, recurse)
+        self._lay_out_widening_weights()
+        return result
+
+    def _widening_weights(self) -> list[torch.Tensor]:
+        return [
+            weight
+            for module in self.modules()
+            if (weight := plain_linear_weight(module)) is not None
+            and module.out_features > module.in_features
+        ]
+
     @torch.no_grad()
     def _lay_out_widening_weights(self) -> None:
-        """Store each widening Linear's weight (out > in: c_attn, c_fc, the tied lm_head) column-major in memory.
+        """On the CPU, store each widening Linear's weight (out > in: c_attn, c_fc, the tied lm_head) column-major.
 
         Decoding multiplies one vector per step by every weight matrix, so its speed is how fast the weights stream
-        from memory (about 55 MB a token for the benchmark model, more than the CPU caches hold). CPU matrix-vector
+        from memory (about 56 MB a token for the benchmark model, more than the CPU caches hold). CPU matrix-vector
         kernels stream a matrix faster when its longer side is the contiguous one (measured on this project's 2-core
         CPU, plain / split in two by `decode_linear`: c_fc 17 / 21 GB/s column-major vs 8 / 16 row-major, the
         (V, C) lm_head 21 / 30+ vs 8 / 17). nn.Linear keeps `in` contiguous, which suits the narrowing layers
         (mlp.c_proj) but not the widening ones, so those get the same (out, in) tensor with `out` contiguous:
-        `weight.t().contiguous().t()`. Shapes, values, state_dict and checkpoints are unchanged; only the memory
-        order differs (tied weights stay one Parameter). Training speed is unaffected (measured).
+        `weight.t().contiguous().t()`. Shapes, values and saved checkpoints are unchanged and tied weights stay one
+        Parameter; CPU training speed was unaffected (measured). What does change is the memory order of these
+        parameters (and of their state_dict entries, which are views of them): code that needs contiguous tensors,
+        such as `safetensors.torch.save_file(model.state_dict())` or `parameters_to_vector`, needs `.contiguous()`
+        first (`save_pretrained` handles it). Off the CPU (after `.to("cuda")`) the weights go back to row-major.
         """
-        for module in self.modules():
-            if not isinstance(module, nn.Linear) or module.out_features <= module.in_features:
-                continue
-            weight = module.weight
-            if weight.device.type == "cpu" and weight.dim() == 2 and weight.is_contiguous():
+        for weight in self._widening_weights():
+            if weight.device.type == "cpu" and weight.is_contiguous():
                 weight.data = weight.data.t().contiguous().t()
+            elif weight.device.type != "cpu" and not weight.is_contiguous():
+                weight.data = weight.data.contiguous()
 
     @torch.no_grad()
     def _make_weights_contiguous(self) -> None:
-        """Undo `_lay_out_widening_weights` (safetensors and transformers' tied-weight check need row-major)."""
-        for parameter in self.parameters():
-            if not parameter.is_contiguous():
-                parameter.data = parameter.data.contiguous()
+        """Undo `_lay_out_widening_weights` (transformers' check for tied weights in save_pretrained needs it)."""
+        for weight in self._widening_weights():
+            if not weight.is_contiguous():
+                weight.data = weight.data.contiguous()
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         """Save weights (safetensors), config and, when registered for remote code, the code files.
@@ -424,11 +466,27 @@ class ScratchGPTPreTrainedModel(PreTrainedModel):
         """
         if self._auto_class is not None:
             self.config.auto_map = {**AUTO_MAP, **(getattr(self.config, "auto_map", None) or {})}
+        if kwargs.get("state_dict") is not None:
+            kwargs["state_dict"] = _contiguous_state_dict(kwargs["state_dict"])
         self._make_weights_contiguous()
         try:
             return super().save_pretrained(save_directory, *args, **kwargs)
         finally:
             self._lay_out_widening_weights()
+
+
+def _contiguous_state_dict(state_dict: dict) -> dict:
+    """A state_dict whose column-major entries are contiguous copies; tied entries (one tensor) share one copy."""
+    copies = {}
+    result = {}
+    for name, tensor in state_dict.items():
+        if isinstance(tensor, torch.Tensor) and not tensor.is_contiguous():
+            key = (tensor.data_ptr(), tuple(tensor.shape), tensor.stride())
+            if key not in copies:
+                copies[key] = tensor.contiguous()
+            tensor = copies[key]
+        result[name] = tensor
+    return result
 
 
 def _shape_mismatch_message(cls: type, path, kwargs: dict) -> str:

@@ -173,11 +173,11 @@ def test_widening_weights_are_column_major_after_init_load_and_resize(tmp_path):
         assert weight.t().is_contiguous(), name
     assert model.transformer.h[0].mlp.c_proj.weight.is_contiguous()
 
-    model.save_pretrained(tmp_path)  # the file holds plain row-major tensors with the same values
+    model.save_pretrained(tmp_path)  # the file holds the same values
     saved = load_file(tmp_path / "model.safetensors")
     for name, tensor in model.state_dict().items():
         if name in saved:
-            assert saved[name].is_contiguous() and torch.equal(saved[name], tensor), name
+            assert torch.equal(saved[name], tensor), name
     assert all(w.t().is_contiguous() for w in widening_weights(model).values())  # restored after saving
 
     loaded = ScratchGPTForCausalLM.from_pretrained(tmp_path)
@@ -185,43 +185,114 @@ def test_widening_weights_are_column_major_after_init_load_and_resize(tmp_path):
     loaded.resize_token_embeddings(VOCAB + 3)
     assert loaded.lm_head.weight.t().is_contiguous()
     assert loaded.lm_head.weight is loaded.transformer.wte.weight
+    loaded.to("meta")  # off the CPU: back to nn.Linear's usual row-major order
+    assert all(w.is_contiguous() for w in widening_weights(loaded).values())
 
 
-@pytest.mark.parametrize("bias", [True, False])
-@pytest.mark.parametrize("shape", [(96, 48), (48, 96)])  # widening (column-major in the model), narrowing
-@pytest.mark.parametrize("column_major", [True, False])
-def test_decode_linear_takes_the_two_thread_path_and_equals_the_layer(monkeypatch, bias, shape, column_major):
-    torch.manual_seed(0)
-    layer = torch.nn.Linear(shape[1], shape[0], bias=bias)
-    if column_major:
-        layer.weight.data = layer.weight.data.t().contiguous().t()
-    x = torch.randn(1, 1, shape[1])
+def test_save_with_a_given_state_dict_and_load_with_loading_info(tmp_path):
+    model = tiny_lm()
+    model.save_pretrained(tmp_path, state_dict=model.state_dict())  # column-major, tied entries
+    loaded, info = ScratchGPTForCausalLM.from_pretrained(tmp_path, output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"]
+    assert (
+        loaded.lm_head.weight is loaded.transformer.wte.weight and loaded.lm_head.weight.t().is_contiguous()
+    )
+    ids = random_ids(2, 9)
+    torch.testing.assert_close(loaded(ids).logits, model(ids).logits, rtol=0, atol=0)
+
+
+@pytest.fixture
+def split_calls(monkeypatch) -> list:
+    """Counts decode_linear's two-thread products, with two threads assumed whatever the machine has."""
     calls = []
     for name in ("bmm", "baddbmm"):
         original = getattr(torch, name)
         monkeypatch.setattr(torch, name, lambda *a, _f=original, **k: calls.append(1) or _f(*a, **k))
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    return calls
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("shape", [(96, 48), (48, 96)])  # widening (column-major in the model), narrowing
+@pytest.mark.parametrize("column_major", [True, False])
+def test_decode_linear_takes_the_two_thread_path_and_equals_the_layer(
+    monkeypatch, split_calls, bias, shape, column_major
+):
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(shape[1], shape[0], bias=bias)
+    if column_major:
+        layer.weight.data = layer.weight.data.t().contiguous().t()
+    x = torch.randn(1, 1, shape[1])
     expected = F.linear(x, layer.weight, layer.bias)
     with torch.no_grad():
         torch.testing.assert_close(decode_linear(layer, x), expected, rtol=1e-6, atol=1e-6)
-        assert len(calls) == 1
+        assert len(split_calls) == 1
         decode_linear(layer, torch.randn(2, 1, shape[1]))  # several rows: the ordinary product
         decode_linear(torch.nn.Linear(shape[1], 7), torch.randn(1, shape[1]))  # odd width: cannot halve
-        assert len(calls) == 1
+        decode_linear(
+            torch.nn.Linear(shape[1], 8).to(torch.float64), x.double()
+        )  # float64: measured fp32 only
+        assert len(split_calls) == 1
     torch.testing.assert_close(decode_linear(layer, x), expected)  # with autograd on: the layer itself
     monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
     with torch.no_grad():
         decode_linear(layer, x)  # one thread: nothing to split
-    assert len(calls) == 1
+    assert len(split_calls) == 1
 
 
-def test_forward_hooks_on_linear_layers_still_run_while_decoding():
+def test_decode_linear_leaves_wrapped_and_hooked_layers_to_their_own_forward(split_calls):
+    from peft import LoraConfig, get_peft_model
+
+    x = torch.randn(1, 1, 32)
+    with torch.no_grad():
+        layer = torch.nn.Linear(32, 64)
+        seen = []
+        handle = layer.register_forward_pre_hook(lambda module, args: seen.append("pre"))
+        decode_linear(layer, x)
+        handle.remove()
+        layer.forward = lambda inputs: (
+            seen.append("replaced") or torch.zeros(1, 1, 64)
+        )  # like accelerate's hooks
+        decode_linear(layer, x)
+        del layer.forward
+        handle = torch.nn.modules.module.register_module_forward_hook(lambda *args: seen.append("global"))
+        decode_linear(layer, x)
+        handle.remove()
+        assert seen == ["pre", "replaced", "global"] and not split_calls
+        decode_linear(layer, x)
+        assert len(split_calls) == 1  # the same layer without hooks is split
+
+        peft_model = get_peft_model(
+            tiny_lm(), LoraConfig(r=2, target_modules=["c_fc"], init_lora_weights=False)
+        )
+        lora_layer = peft_model.base_model.model.transformer.h[0].mlp.c_fc
+        torch.testing.assert_close(
+            decode_linear(lora_layer, x),
+            F.linear(x, lora_layer.base_layer.weight, lora_layer.base_layer.bias)
+            + lora_layer.scaling["default"] * lora_layer.lora_B["default"](lora_layer.lora_A["default"](x)),
+        )
+
+
+def test_forward_hooks_on_linear_layers_still_run_while_decoding(split_calls):
     model = tiny_lm()
     seen = []
     model.transformer.h[1].mlp.c_fc.register_forward_hook(lambda module, args, out: seen.append(out.shape[1]))
     model.lm_head.register_forward_hook(lambda module, args, out: seen.append(-out.shape[1]))
     model.generate(random_ids(1, 5), max_new_tokens=4, min_new_tokens=4, do_sample=False)
     assert seen == [5, -1, 1, -1, 1, -1, 1, -1]  # prompt, then one token per step; logits for the last only
+    assert split_calls  # the other layers did take the split path
+
+
+def test_greedy_decoding_on_the_split_path_equals_decoding_without_cache(split_calls):
+    model = tiny_lm(n_positions=96)
+    prompt = random_ids(1, 6)
+    with torch.no_grad():
+        cached = model.generate(prompt, max_new_tokens=60, min_new_tokens=60, do_sample=False, use_cache=True)
+        assert len(split_calls) > 60 * 4  # every decode step split c_attn, c_proj, c_fc, ... and lm_head
+        uncached = model.generate(
+            prompt, max_new_tokens=60, min_new_tokens=60, do_sample=False, use_cache=False
+        )
+    assert torch.equal(cached, uncached)
 
 
 # ---------------------------------------------------------------- forward
