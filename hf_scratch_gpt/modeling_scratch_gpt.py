@@ -109,7 +109,6 @@ def plain_linear_weight(layer: nn.Module) -> torch.Tensor | None:
         or type(weight.data) is not torch.Tensor
         or weight.layout != torch.strided
         or not weight.is_floating_point()
-        or weight.dim() != 2
     ):
         return None
     return weight
@@ -429,7 +428,7 @@ class ScratchGPTPreTrainedModel(PreTrainedModel):
         ]
 
     @torch.no_grad()
-    def _lay_out_widening_weights(self) -> None:
+    def _lay_out_widening_weights(self, column_major: bool = True) -> None:
         """On the CPU, store each widening Linear's weight (out > in: c_attn, c_fc, the tied lm_head) column-major.
 
         Decoding multiplies one vector per step by every weight matrix, so its speed is how fast the weights stream
@@ -442,19 +441,14 @@ class ScratchGPTPreTrainedModel(PreTrainedModel):
         Parameter; CPU training speed changes within ~2% (measured). What does change is the memory order of these
         parameters (and of their state_dict entries, which are views of them): code that needs contiguous tensors,
         such as `safetensors.torch.save_file(model.state_dict())` or `parameters_to_vector`, needs `.contiguous()`
-        first (`save_pretrained` handles it). Off the CPU (after `.to("cuda")`) the weights go back to row-major.
+        first (`save_pretrained` handles it). Off the CPU (after `.to("cuda")`), or with column_major=False, the
+        weights go back to row-major.
         """
         for weight in self._widening_weights():
-            if weight.device.type == "cpu" and weight.is_contiguous():
+            wanted = column_major and weight.device.type == "cpu"
+            if wanted and weight.is_contiguous():
                 weight.data = weight.data.t().contiguous().t()
-            elif weight.device.type != "cpu" and not weight.is_contiguous():
-                weight.data = weight.data.contiguous()
-
-    @torch.no_grad()
-    def _make_weights_contiguous(self) -> None:
-        """Undo `_lay_out_widening_weights` (transformers' check for tied weights in save_pretrained needs it)."""
-        for weight in self._widening_weights():
-            if not weight.is_contiguous():
+            elif not wanted and not weight.is_contiguous():
                 weight.data = weight.data.contiguous()
 
     def save_pretrained(self, save_directory, *args, **kwargs):
@@ -468,7 +462,7 @@ class ScratchGPTPreTrainedModel(PreTrainedModel):
             self.config.auto_map = {**AUTO_MAP, **(getattr(self.config, "auto_map", None) or {})}
         if kwargs.get("state_dict") is not None:
             kwargs["state_dict"] = _contiguous_state_dict(kwargs["state_dict"])
-        self._make_weights_contiguous()
+        self._lay_out_widening_weights(column_major=False)  # transformers' tied-weight check needs row-major
         try:
             return super().save_pretrained(save_directory, *args, **kwargs)
         finally:
