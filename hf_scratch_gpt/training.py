@@ -163,6 +163,16 @@ class RecipeTrainer(Trainer):
             if config is not None:
                 config.use_cache = training_value
 
+    def end_run(self) -> None:
+        """Wait for every process, then destroy the process group (nothing to do in a single process).
+
+        Call last in a recipe. A DDP worker that exits with its gloo process group still alive can abort while the
+        interpreter shuts down ("terminate called without an active exception", exit code -6): a run that
+        finished and saved everything would then fail under `accelerate launch`.
+        """
+        self.accelerator.wait_for_everyone()
+        self.accelerator.end_training()
+
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         # `logs` is also the metrics dict `evaluate()` returns, so the extra metrics appear in both.
         if self.eval_text_units is not None and "eval_loss" in logs:

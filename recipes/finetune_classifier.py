@@ -262,6 +262,7 @@ def main(args: list[str] | None = None) -> dict:
         )
     if training_args.push_to_hub:
         push_output_dir(trainer, output_dir)
+    trainer.end_run()
     return metrics
 
 

@@ -82,3 +82,27 @@ def test_shipped_accelerate_configs_parse():
     from hf_scratch_gpt.modeling_scratch_gpt import ScratchGPTPreTrainedModel
 
     assert fsdp["fsdp_transformer_layer_cls_to_wrap"] in ScratchGPTPreTrainedModel._no_split_modules
+
+
+def test_end_run_destroys_the_process_group(tmp_path):
+    """Recipes end with `trainer.end_run()`: a gloo process group left alive can abort a worker at exit."""
+    import torch.distributed as dist
+    from datasets import Dataset
+    from transformers import TrainingArguments
+
+    from hf_scratch_gpt import ScratchGPTConfig, ScratchGPTForCausalLM
+    from hf_scratch_gpt.training import RecipeTrainer
+
+    config = ScratchGPTConfig(vocab_size=10, n_positions=8, n_embd=8, n_layer=1, n_head=1)
+    args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none")
+    data = Dataset.from_dict({"input_ids": [[1, 2, 3]], "labels": [[1, 2, 3]]})
+    trainer = RecipeTrainer(model=ScratchGPTForCausalLM(config), args=args, train_dataset=data)
+    # A one-process gloo group stands in for a DDP worker's (a real two-process run is the test above).
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        trainer.end_run()
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    trainer.end_run()  # without a process group (a plain `python` run) it is a no-op
