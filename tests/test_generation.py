@@ -8,9 +8,11 @@ import torch
 from tokenizers import ByteLevelBPETokenizer
 from transformers import (
     DynamicCache,
+    GenerationConfig,
     GPT2Config,
     GPT2LMHeadModel,
     PreTrainedTokenizerFast,
+    StaticCache,
     TextIteratorStreamer,
 )
 
@@ -71,6 +73,44 @@ def test_generation_accepts_a_plain_transformers_dynamic_cache(pair):
     assert torch.equal(
         new_tokens(ours, ids, cache=DynamicCache(), **settings), new_tokens(ours, ids, **settings)
     )
+
+
+def test_greedy_tokens_are_the_same_with_no_cache_dynamic_static_and_continuous_batching(pair):
+    gpt2, ours = pair
+    rows = [prompt(1, n, seed=n)[0] for n in (3, 9, 12)]  # mixed lengths
+    settings = dict(max_new_tokens=12, min_new_tokens=12, do_sample=False)
+    for row in rows:
+        expected = new_tokens(ours, row[None], use_cache=False, **settings)
+        assert torch.equal(new_tokens(ours, row[None], **settings), expected)  # DynamicCache
+        static = new_tokens(ours, row[None], cache_implementation="static", **settings)
+        assert torch.equal(static, expected)
+        assert torch.equal(new_tokens(gpt2, row[None], **settings), expected)
+    # transformers' continuous batching: a paged KV cache, positions and kernels ("paged|sdpa") from transformers
+    config = GenerationConfig(max_new_tokens=12, do_sample=False, eos_token_id=-1, pad_token_id=0)
+    results = ours.generate_batch(
+        [row.tolist() for row in rows], generation_config=config, progress_bar=False
+    )
+    assert len(results) == len(rows)
+    for result in results.values():
+        assert result.error is None
+        row = torch.tensor(result.prompt_ids)
+        expected = new_tokens(ours, row[None], use_cache=False, **settings)[0]
+        assert result.generated_tokens == expected.tolist()
+
+
+def test_a_static_cache_decoding_step_compiles_with_fullgraph(pair):
+    _, ours = pair
+    ids = prompt(1, 6)
+    cache = StaticCache(config=ours.config, max_cache_len=16)
+    with torch.no_grad():
+        out = ours(ids, cache=cache, use_cache=True)
+        step = torch.compile(ours, fullgraph=True, dynamic=False)  # a graph break would raise
+        next_id = out.logits[:, -1:].argmax(-1)
+        position = torch.tensor([[ids.shape[1]]])
+        compiled = step(next_id, cache=cache, position_ids=position, use_cache=True).logits
+    assert ours._can_compile_fullgraph
+    expected = ours(torch.cat([ids, next_id], dim=1), use_cache=False).logits[:, -1:]
+    torch.testing.assert_close(compiled, expected, rtol=0, atol=1e-5)
 
 
 def test_left_padded_batch_generates_what_each_row_generates_alone(pair):
