@@ -7,6 +7,7 @@ import pytest
 import torch
 from tokenizers import ByteLevelBPETokenizer
 from transformers import (
+    ContinuousBatchingConfig,
     DynamicCache,
     GenerationConfig,
     GPT2Config,
@@ -87,8 +88,14 @@ def test_greedy_tokens_are_the_same_with_no_cache_dynamic_static_and_continuous_
         assert torch.equal(new_tokens(gpt2, row[None], **settings), expected)
     # transformers' continuous batching: a paged KV cache, positions and kernels ("paged|sdpa") from transformers
     config = GenerationConfig(max_new_tokens=12, do_sample=False, eos_token_id=-1, pad_token_id=0)
+    # Sized for these prompts: left to size itself on a CPU, the paged cache reserves a share of the machine's memory.
+    pages = ContinuousBatchingConfig(page_size=16, num_blocks=2 * len(rows), max_batch_tokens=64)
     results = ours.generate_batch(
-        [row.tolist() for row in rows], generation_config=config, progress_bar=False
+        [row.tolist() for row in rows],
+        generation_config=config,
+        continuous_batching_config=pages,
+        progress_bar=False,
+        warmup=False,
     )
     assert len(results) == len(rows)
     for result in results.values():

@@ -1,0 +1,65 @@
+"""The GPU check and the continuous-batching benchmark run end to end on a CPU at their toy size: exit 0 (their
+token and logit checks pass) and print every figure line with the device. Speed is never asserted."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO_ROOT
+
+DEVICE = r"\[(CPU|machine: CPU) .+\]$"  # every figure names the machine it came from
+
+
+def run_benchmark(script: str, *args: str) -> str:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "benchmarks" / script), *args],
+        capture_output=True, text=True, timeout=600, env=env, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def figure_lines(out: str, pattern: str) -> list[str]:
+    lines = [line for line in out.splitlines() if re.match(pattern, line)]
+    for line in lines:
+        assert re.search(DEVICE, line), line
+    return lines
+
+
+def check_gpu_check_output(out: str, compiled: bool) -> None:
+    assert out.startswith("machine: CPU ")
+    modes = ["eager", "compiled"] if compiled else ["eager"]
+    train = figure_lines(out, r"train step bf16 (eager|compiled), dropout 0.0: ours/HF = \d+\.\d\dx ")
+    assert [re.search(r"bf16 (\w+)", line).group(1) for line in train] == modes
+    assert len(figure_lines(out, r"attention sdpa vs eager \(fp32, left padding\): .* OK ")) == 1
+    assert (
+        len(figure_lines(out, r"generate greedy, batch 1, .*: tokens identical True; ours/HF = \d+\.\d\dx "))
+        == 1
+    )
+
+
+def test_gpu_check_runs_on_cpu_at_tiny_size():
+    out = run_benchmark(
+        "gpu_check.py", "--tiny", "--no_compile", "--rounds", "1", "--steps", "1", "--threads", "1"
+    )
+    check_gpu_check_output(out, compiled=False)
+
+
+@pytest.mark.slow
+def test_gpu_check_with_torch_compile_runs_on_cpu_at_tiny_size():
+    out = run_benchmark("gpu_check.py", "--tiny", "--rounds", "1", "--steps", "1", "--threads", "1")
+    check_gpu_check_output(out, compiled=True)
+
+
+def test_continuous_batching_benchmark_runs_at_tiny_size():
+    out = run_benchmark("bench_continuous_batching.py", "--tiny", "--rounds", "1", "--threads", "1")
+    assert out.startswith("machine: CPU ")
+    for name in ("ours", "hf"):
+        assert f"{name}: generate_batch rows equal each row's greedy generate(): True" in out
+    assert "ours and HF GPT-2 give the same tokens: True" in out
+    figure_lines(
+        out, r"continuous batching ours / HF GPT-2: \d+\.\d\dx \(target >= 1\.0x\) (OK|BELOW TARGET) "
+    )
