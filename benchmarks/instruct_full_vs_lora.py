@@ -79,7 +79,9 @@ def main() -> None:
             "trainable params": f"{metrics['trainable_params']:,} of {metrics['total_params']:,}",
             "train time": f"{metrics['train_runtime']:.0f} s (whole run {time.perf_counter() - started:.0f} s)",
             "ended with EOS": f"{sum(r['ended_with_eos'] for r in responses)} / {len(responses)}",
-            "mean new tokens": f"{sum(r['new_tokens'] for r in responses) / len(responses):.1f}",
+            "mean new tokens": f"{metrics['test_mean_response_tokens']:.1f}",
+            "ROUGE-L": f"{metrics['test_rouge_l']:.3f}",
+            "most common answer": f"{metrics['test_most_common_response_share']:.1%} of prompts",
         }
     print("\n===== instruction finetuning, book split 935 / 55 / 110 (train / validation / test) =====")
     print(f"{'':18}" + "".join(f"{name:>34}" for name in rows))
@@ -87,7 +89,7 @@ def main() -> None:
         print(f"{key:18}" + "".join(f"{row[key]:>34}" for row in rows.values()))
     example = json.loads((OUT / "instruct_full" / "generated_responses.json").read_text())[0]
     print(
-        f"\nexample (full): {example['prompt']!r}\n  -> {example['response']!r}\n  reference {example['reference']!r}"
+        f"\nexample (full): {example['prompt']!r}\n  -> {example['text']!r}\n  reference {example['reference']!r}"
     )
 
 

@@ -3,13 +3,26 @@
 Reads Alpaca records (`instruction`, `input`, `output`) or chat records (`messages`), renders them with the
 tokenizer's chat template, and trains with the prompt tokens labelled -100, so only the responses (each ending
 with the EOS token, so generation stops) are learned. Full finetuning, or LoRA with `--use_peft`
-(`--merge_adapter` saves a plain merged model). Reports the validation loss on response tokens and writes greedy
-responses to the held-out test instructions to generated_responses.json (with whether each ended with EOS).
+(`--merge_adapter` saves a plain merged model). Reports the validation loss on response tokens, writes greedy
+responses to the held-out test instructions to generated_responses.json and scores them
+(hf_scratch_gpt.instruct_eval): exact match, ROUGE-L, EOS rate, response length and the share of the most common
+response, in all_results.json (`test_*`) and the model card; `--judge_model NAME_OR_PATH` adds the book's
+LLM-as-judge score (0-100).
+
+With no data flags it trains on the built-in instruction task set (hf_scratch_gpt.instruct_tasks: computable
+answers, 8,000 train / 200 validation / 200 test records), the second command of the README's flow:
+
+    python recipes/finetune_instruct.py --model_name_or_path outputs/pretrain
+
+Learning rate, epochs, warmup, schedule and batch size default to values chosen from the base (its size and what
+its pretraining recorded; see hf_scratch_gpt.finetune_defaults and the paragraph at the end of this help): a small
+project base gets its own pretraining learning rate (2e-3 for recipes/pretrain.py's) for 10 epochs in batches of
+32, a GPT-2-sized one the book's 5e-5 for 2 epochs in batches of 8. Any flag you give wins.
 
 The book's data and split (85% train / 10% test / 5% validation, in file order):
 
     python recipes/finetune_instruct.py --model_name_or_path outputs/pretrain \\
-        --train_file ../shared/data/instruction-data.json --output_dir outputs/instruct
+        --train_file ../shared/data/instruction-data.json --output_dir outputs/instruct-book
 
     python recipes/finetune_instruct.py --model_name_or_path outputs/pretrain \\
         --train_file ../shared/data/instruction-data.json --use_peft --lora_r 16 --merge_adapter \\
@@ -22,11 +35,10 @@ Every TrainingArguments flag passes through; `accelerate launch` works as for re
 import json
 import logging
 import sys
-from dataclasses import dataclass, field
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import torch
-from tqdm.auto import tqdm
 from transformers import (
     AutoConfig,
     AutoModelForCausalLM,
@@ -37,6 +49,12 @@ from transformers import (
 )
 
 from hf_scratch_gpt.data import carve_splits, limit_samples, load_raw_datasets
+from hf_scratch_gpt.finetune_defaults import (
+    apply_finetune_defaults,
+    defaults_help,
+    finetune_defaults,
+    given_arguments,
+)
 from hf_scratch_gpt.instruct_data import (
     InstructCollator,
     drop_too_long,
@@ -44,6 +62,14 @@ from hf_scratch_gpt.instruct_data import (
     to_messages,
     tokenize_function,
 )
+from hf_scratch_gpt.instruct_eval import (
+    JudgeLoadError,
+    generate_responses,
+    judge_metrics,
+    judge_responses,
+    response_metrics,
+)
+from hf_scratch_gpt.instruct_tasks import DEFAULT_FAMILIES, TASK_FAMILIES, instruct_task_splits
 from hf_scratch_gpt.lora import apply_lora, count_parameters, describe_lora, finish_lora
 from hf_scratch_gpt.recipe_args import (
     DataArguments,
@@ -59,14 +85,11 @@ from hf_scratch_gpt.training import RecipeTrainer
 
 logger = logging.getLogger("finetune_instruct")
 
+# Learning rate, epochs, warmup and schedule are chosen from the base (hf_scratch_gpt.finetune_defaults).
 DEFAULTS = {
     "output_dir": "outputs/instruct",
-    "per_device_train_batch_size": 8,
     "per_device_eval_batch_size": 8,
-    "learning_rate": 5e-5,
-    "num_train_epochs": 2,
     "weight_decay": 0.1,
-    "warmup_steps": 0.05,
     "eval_strategy": "epoch",
     "save_strategy": "epoch",
     "save_total_limit": 2,
@@ -80,6 +103,32 @@ DEFAULTS = {
 @dataclass
 class InstructArguments:
     """Flags of this recipe only."""
+
+    task_families: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Built-in task set (used when no --train_file / --dataset_name is given): the families to "
+            f"draw from: {' '.join(TASK_FAMILIES)}. Default: all but uppercase and subtract "
+            f"({' '.join(DEFAULT_FAMILIES)})."
+        },
+    )
+    task_train_examples: int = field(
+        default=8000,
+        metadata={
+            "help": "Built-in task set: training records (never one of the validation or test records)."
+        },
+    )
+    task_eval_examples: int = field(
+        default=200, metadata={"help": "Built-in task set: validation records, and as many test records."}
+    )
+    judge_model: str | None = field(
+        default=None,
+        metadata={
+            "help": "A causal LM (folder or Hub id) that rates each test response 0-100 against the reference "
+            "(the book's LLM-as-judge); its mean is test_judge_score. Bigger is better: e.g. an instruct model."
+        },
+    )
+    judge_max_new_tokens: int = field(default=8, metadata={"help": "Tokens the judge may write per rating."})
 
     test_split_percentage: float = field(
         default=10.0,
@@ -118,12 +167,22 @@ class InstructArguments:
     )
 
 
+ARGUMENT_TYPES = (
+    ModelArguments,
+    DataArguments,
+    InstructArguments,
+    LoraArguments,
+    RunArguments,
+    TrainingArguments,
+)
+BUILTIN_DATA = "the built-in instruction task set (hf_scratch_gpt.instruct_tasks)"
+
+
 def main(args: list[str] | None = None) -> dict:
     model_args, data_args, instruct_args, lora_args, run_args, training_args = parse_recipe_args(
-        (ModelArguments, DataArguments, InstructArguments, LoraArguments, RunArguments, TrainingArguments),
-        DEFAULTS,
-        args,
+        ARGUMENT_TYPES, DEFAULTS, args, description=f"{__doc__}\n{defaults_help('instruct')}"
     )
+    given = given_arguments(ARGUMENT_TYPES, args)
     setup_logging(training_args)
     if instruct_args.repetition_penalty <= 0 or instruct_args.no_repeat_ngram_size < 0:
         raise ValueError(
@@ -140,9 +199,22 @@ def main(args: list[str] | None = None) -> dict:
     set_seed(training_args.seed)
     output_dir = Path(training_args.output_dir)
 
-    # 1. Records -> chat messages, split 85/10/5 (train/test/validation) in file order unless files are given.
-    raw = load_raw_datasets(data_args)
-    raw = carve_splits(raw, data_args.validation_split_percentage, instruct_args.test_split_percentage, False)
+    # 1. Records -> chat messages, split 85/10/5 (train/test/validation) in file order unless files are given;
+    #    with no data, the built-in task set (its own disjoint splits, drawn under --seed).
+    builtin = not (data_args.dataset_name or data_args.train_file)
+    if builtin:
+        raw = instruct_task_splits(
+            instruct_args.task_families,
+            instruct_args.task_train_examples,
+            instruct_args.task_eval_examples,
+            instruct_args.task_eval_examples,
+            seed=training_args.seed,
+        )
+    else:
+        raw = load_raw_datasets(data_args)
+        raw = carve_splits(
+            raw, data_args.validation_split_percentage, instruct_args.test_split_percentage, False
+        )
     raw = limit_samples(raw, data_args)
     chats = {
         split: to_messages(dataset, split, instruct_args.system_prompt) for split, dataset in raw.items()
@@ -160,6 +232,10 @@ def main(args: list[str] | None = None) -> dict:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = load_causal_lm(model_args)
+    # Learning rate, epochs, warmup and schedule from the base, for the flags the user did not give.
+    defaults = finetune_defaults("instruct", model.config, model_args.model_name_or_path)
+    applied = apply_finetune_defaults(training_args, defaults, given)
+    logger.info("finetuning defaults %s: %s", applied or "(all given on the command line)", defaults.reason)
     context = model.config.n_positions
     max_length = instruct_args.max_seq_length or context
     if max_length > context:
@@ -218,20 +294,51 @@ def main(args: list[str] | None = None) -> dict:
         no_repeat_ngram_size=instruct_args.no_repeat_ngram_size,
         repetition_penalty=instruct_args.repetition_penalty,
     )
-    metrics.update({**parameters, "world_size": training_args.world_size})
+    # Recorded in config.json, so the Space (and anyone) can tell a chat model from a base model.
+    model.config.chat_finetuned = True
+    metrics.update(
+        {
+            **parameters,
+            "world_size": training_args.world_size,
+            "learning_rate": training_args.learning_rate,
+            "num_train_epochs": training_args.num_train_epochs,
+        }
+    )
+    judge_error = None
     if trainer.is_world_process_zero():
         save_final_model(model, tokenizer, output_dir)
+        # 6. Greedy answers to the held-out test instructions, scored against their references.
         test = chats["test"]
         if instruct_args.num_generate is not None:
             test = test.select(range(min(instruct_args.num_generate, len(test))))
-        responses = generate_responses(model, tokenizer, list(test["messages"]), instruct_args)
+        prompts, references = zip(*map(prompt_and_reference, test["messages"]), strict=True)
+        responses = generate_responses(
+            model,
+            tokenizer,
+            list(prompts),
+            list(references),
+            max_new_tokens=instruct_args.max_new_tokens,
+            batch_size=instruct_args.generation_batch_size,
+        )
         (output_dir / "generated_responses.json").write_text(
-            json.dumps(responses, indent=2, ensure_ascii=False)
+            json.dumps([asdict(r) for r in responses], indent=2, ensure_ascii=False)
         )
-        metrics["generated"] = len(responses)
-        metrics["generated_ended_with_eos"] = sum(r["ended_with_eos"] for r in responses) / max(
-            len(responses), 1
-        )
+        metrics.update({f"test_{name}": value for name, value in response_metrics(responses).items()})
+        if builtin:
+            metrics.update(exact_match_per_family(raw["test"]["family"], responses))
+        if instruct_args.judge_model:
+            try:
+                scores = judge_responses(
+                    responses,
+                    instruct_args.judge_model,
+                    max_new_tokens=instruct_args.judge_max_new_tokens,
+                    trust_remote_code=model_args.trust_remote_code,
+                )
+                metrics.update({f"test_{name}": value for name, value in judge_metrics(scores).items()})
+            except JudgeLoadError as err:
+                judge_error = err  # the other results are still saved; the run fails at the end
+                logger.error("%s; saving the other results", err)
+                metrics["judge_error"] = str(err)
     trainer.save_metrics("all", metrics)
     trainer.save_state()
     if trainer.is_world_process_zero():
@@ -243,8 +350,11 @@ def main(args: list[str] | None = None) -> dict:
                 pipeline_tag="text-generation",
                 summary=f"An instruction-following GPT finetuned from `{model_args.model_name_or_path}` with "
                 f"hf_scratch_gpt ({how}; loss on the responses only). Prompt it with the tokenizer's chat template.",
-                metrics={k: metrics[k] for k in ("eval_loss", "train_loss") if k in metrics},
-                data=data_args.dataset_name or f"local files: {data_args.train_file}",
+                metrics={k: v for k, v in metrics.items() if k in CARD_METRICS or is_test_figure(k)},
+                evaluation=per_family_table(metrics),
+                data=BUILTIN_DATA
+                if builtin
+                else data_args.dataset_name or f"local files: {data_args.train_file}",
                 dataset=data_args.dataset_name,
                 base_model=model_args.model_name_or_path,
                 hyperparameters={
@@ -252,8 +362,9 @@ def main(args: list[str] | None = None) -> dict:
                     "trainable parameters": f"{parameters['trainable_params']:,} of {parameters['total_params']:,}",
                     "learning_rate": training_args.learning_rate,
                     "epochs": training_args.num_train_epochs,
+                    "schedule": f"{training_args.lr_scheduler_type.value}, warmup {training_args.warmup_steps:g}",
+                    "defaults chosen from the base": defaults.reason,
                     "batch size per device": training_args.per_device_train_batch_size,
-                    "generated responses ending with EOS": f"{metrics.get('generated_ended_with_eos', 0):.1%}",
                 },
                 usage=USAGE.format(path=output_dir.as_posix()),
                 command=["recipes/finetune_instruct.py", *(sys.argv[1:] if args is None else args)],
@@ -265,15 +376,50 @@ def main(args: list[str] | None = None) -> dict:
             title=f"instruction finetuning {output_dir.name}",
         )
         logger.info(
-            "validation loss on responses %.4f; %d responses generated, %.1f%% ended with EOS",
+            "validation loss on responses %.4f; %d test responses: exact match %.1f%%, ROUGE-L %.3f, %.1f%% ended "
+            "with EOS, the most common one answers %.1f%%",
             metrics["eval_loss"],
-            metrics["generated"],
-            100 * metrics["generated_ended_with_eos"],
+            metrics["test_num_responses"],
+            100 * metrics.get("test_exact_match", float("nan")),
+            metrics.get("test_rouge_l", float("nan")),
+            100 * metrics["test_eos_rate"],
+            100 * metrics["test_most_common_response_share"],
         )
     if training_args.push_to_hub:
         push_output_dir(trainer, output_dir)
     trainer.end_run()
+    if judge_error is not None:
+        raise SystemExit(f"error: {judge_error}. The other results are saved in {output_dir}")
     return metrics
+
+
+CARD_METRICS = ("eval_loss", "train_loss")
+FAMILY_PREFIX = "test_exact_match_"
+
+
+def is_test_figure(name: str) -> bool:
+    """A test metric of the whole split (the per-family ones go in their own table)."""
+    return name.startswith("test_") and not name.startswith(FAMILY_PREFIX)
+
+
+def per_family_table(metrics: dict) -> str:
+    """Markdown: exact match per task family of the built-in task set ("" for other data)."""
+    rows = [
+        f"| {k[len(FAMILY_PREFIX) :]} | {v:.1%} |" for k, v in metrics.items() if k.startswith(FAMILY_PREFIX)
+    ]
+    return (
+        "Exact match per task family (test split):\n\n| family | exact match |\n|---|---|\n" + "\n".join(rows)
+        if rows
+        else ""
+    )
+
+
+def exact_match_per_family(families: list[str], responses) -> dict[str, float]:
+    """Built-in task set: `test_exact_match_<family>`, the share of each family's test answers exactly right."""
+    right: dict[str, list[bool]] = defaultdict(list)
+    for family, response in zip(families, responses, strict=False):
+        right[family].append(response.text.strip() == response.reference.strip())  # as response_metrics
+    return {f"{FAMILY_PREFIX}{family}": sum(hits) / len(hits) for family, hits in sorted(right.items())}
 
 
 USAGE = """from transformers import pipeline
@@ -295,54 +441,6 @@ def load_causal_lm(model_args: ModelArguments):
     return AutoModelForCausalLM.from_pretrained(
         path, trust_remote_code=model_args.trust_remote_code, **overrides
     )
-
-
-@torch.no_grad()
-def generate_responses(
-    model, tokenizer, conversations: list[list[dict]], instruct_args: InstructArguments
-) -> list:
-    """Greedy responses for each conversation's last user turn, with whether the EOS token ended them.
-
-    Prompts are generated in batches of similar length (left-padded); a batch whose prompts leave less than
-    `max_new_tokens` of the model's context gets the room that is left, recorded as `token_limit`.
-    """
-    model.eval()
-    eos, context = tokenizer.eos_token_id, model.config.n_positions
-    tokenizer.padding_side = "left"  # batched generation: every prompt ends at the same position
-    prompts, references = zip(*(prompt_and_reference(messages) for messages in conversations), strict=True)
-    texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    results: list[dict | None] = [None] * len(texts)
-    size = instruct_args.generation_batch_size
-    for start in tqdm(range(0, len(order), size), desc="generating responses"):
-        indices = order[start : start + size]
-        inputs = tokenizer(
-            [texts[i] for i in indices], return_tensors="pt", padding=True, add_special_tokens=False
-        )
-        inputs = inputs.to(model.device)
-        prompt_length = inputs["input_ids"].shape[1]
-        limit = min(instruct_args.max_new_tokens, context - prompt_length)
-        if limit < 1:
-            raise ValueError(
-                f"a prompt of {prompt_length} tokens leaves no room in the {context}-token context"
-            )
-        # The model's generation config (repetition settings), greedy, with this batch's token limit.
-        output = model.generate(
-            **inputs, max_new_tokens=limit, do_sample=False, eos_token_id=eos, pad_token_id=eos
-        )
-        for index, new in zip(indices, output[:, prompt_length:].tolist(), strict=True):
-            ended = eos in new
-            n_new = new.index(eos) + 1 if ended else len(new)
-            results[index] = {
-                "prompt": prompts[index][-1]["content"],
-                "reference": references[index],
-                "response": tokenizer.decode(new[:n_new], skip_special_tokens=True).strip(),
-                "ended_with_eos": ended,
-                "new_tokens": n_new,
-                "token_limit": limit,
-            }
-    tokenizer.padding_side = "right"
-    return results
 
 
 if __name__ == "__main__":

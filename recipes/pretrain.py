@@ -278,6 +278,13 @@ def main(args: list[str] | None = None) -> dict:
         "validation_bytes": units.n_bytes,
         "tokenizer_seconds": round(tokenizer_seconds, 2),
         "global_step": trainer.state.global_step,
+        # What finetuning defaults read back (hf_scratch_gpt.finetune_defaults): how long this base trained.
+        "learning_rate": training_args.learning_rate,
+        "train_tokens_seen": trainer.state.global_step
+        * training_args.per_device_train_batch_size
+        * training_args.gradient_accumulation_steps
+        * training_args.world_size
+        * block_size,
         "resumed_from_step": resume_step(resume),
         "stopped_by_time_budget": bool(
             trainer.time_budget and trainer.time_budget.stopped_at_step is not None
@@ -365,8 +372,10 @@ def first_line(dataset, text_column: str) -> str:
 def print_sample(model, tokenizer, prompt: str) -> None:
     model.eval()
     inputs = tokenizer(prompt, return_tensors="pt").to(model.device)
+    # The sample stops at the end of the model's context (a longer generate() is an error).
+    room = model.config.n_positions - inputs["input_ids"].shape[1]
     torch.manual_seed(0)
-    output = model.generate(**inputs)
+    output = model.generate(**inputs, max_new_tokens=min(model.generation_config.max_new_tokens, room))
     text = tokenizer.decode(output[0], skip_special_tokens=True)
     n_new = output.shape[1] - inputs["input_ids"].shape[1]
     print(f"\n===== sample (prompt {prompt!r}, {n_new} new tokens) =====")

@@ -1,7 +1,9 @@
 """Gradio Space for hf_scratch_gpt: chat, completion, classification and a look at the tokenizer.
 
 The last stage of the pipeline: the model generates text autoregressively (with its KV cache) behind a UI.
-Works with any causal LM checkpoint the Auto classes can load, ours or GPT-2.
+Works with any causal LM checkpoint the Auto classes can load, ours or GPT-2. It opens on Chat for a checkpoint
+that recipes/finetune_instruct.py made (its config.json says `"chat_finetuned": true`); for a base model the Chat
+tab says so and the app opens on Complete, which is what a base model does well.
 
 Run locally:
 
@@ -94,6 +96,18 @@ def load_checkpoint(name: str, head: str = "causal", trust_remote_code: bool = F
         raise RuntimeError(f"could not load {head} checkpoint {source!r}: {err}{hint}") from err
     device = "cuda" if torch.cuda.is_available() else "cpu"
     return model.to(device).eval(), tokenizer
+
+
+def is_chat_model(model) -> bool:
+    """True for a checkpoint that recipes/finetune_instruct.py finetuned (it records chat_finetuned in the config)."""
+    return getattr(model.config, "chat_finetuned", False) is True
+
+
+BASE_MODEL_NOTICE = (
+    "**This is a base model**, not a chat model: it was pretrained to continue text and was not finetuned on "
+    "instructions, so its replies here will not follow what you ask. Use the **Complete** tab, or finetune it "
+    "first: `python recipes/finetune_instruct.py --model_name_or_path {name}`."
+)
 
 
 def context_length(model) -> int:
@@ -358,62 +372,74 @@ def build_demo(
         return shown, ids, summary
 
     n_params = sum(p.numel() for p in model.parameters())
+    chat_model = is_chat_model(model)
+    kind = "chat model" if chat_model else "base model (not instruction-finetuned)"
     with gr.Blocks(title=f"hf_scratch_gpt: {model_name}") as demo:
         gr.Markdown(
-            f"# hf_scratch_gpt\n`{model_name}`: {type(model).__name__}, {n_params:,} parameters, "
+            f"# hf_scratch_gpt\n`{model_name}`: {type(model).__name__}, {kind}, {n_params:,} parameters, "
             f"{context}-token context, on {model.device}. Prompts longer than the context are cut from the "
             f"left; at most {cap} new tokens per request."
         )
-        with gr.Tab("Chat"):
-            chat_stats = gr.Markdown(render=False)
-            gr.ChatInterface(
-                chat,
-                api_name="chat",
-                additional_inputs=[
-                    gr.Slider(0.0, 2.0, value=0.8, step=0.05, label="Temperature (0 = greedy)", render=False),
-                    gr.Slider(1, cap, value=min(64, cap), step=1, label="Max new tokens", render=False),
-                ],
-                additional_inputs_accordion=gr.Accordion("Sampling", open=False, render=False),
-                additional_outputs=[chat_stats],
-                fill_height=False,
-            )
-            chat_stats.render()
-        with gr.Tab("Complete"):
-            prompt = gr.Textbox(label="Prompt", lines=4, placeholder="Once upon a time")
-            with gr.Row():
-                temperature = gr.Slider(0.0, 2.0, value=0.8, step=0.05, label="Temperature (0 = greedy)")
-                top_k = gr.Slider(0, 200, value=50, step=1, label="Top-k (0 = off)")
-                top_p = gr.Slider(0.05, 1.0, value=0.95, step=0.05, label="Top-p (1 = off)")
-            with gr.Row():
-                max_new = gr.Slider(1, cap, value=min(64, cap), step=1, label="Max new tokens")
-                seed = gr.Number(value=0, precision=0, label="Seed (same seed, same text; empty: random)")
-            complete_button = gr.Button("Complete", variant="primary")
-            continuation = gr.Textbox(label="Continuation", lines=8)
-            complete_stats = gr.Markdown()
-            complete_button.click(
-                complete,
-                [prompt, temperature, top_k, top_p, max_new, seed],
-                [continuation, complete_stats],
-                api_name="complete",
-            )
-        with gr.Tab("Classify"):
-            if classifier is None:
-                gr.Markdown(
-                    "No classifier loaded: start the app with `--classifier DIR` (or `CLASSIFIER_ID`)."
+        with gr.Tabs(selected="chat" if chat_model else "complete"):
+            with gr.Tab("Chat", id="chat"):
+                if not chat_model:
+                    gr.Markdown(BASE_MODEL_NOTICE.format(name=model_name), elem_id="base-model-notice")
+                chat_stats = gr.Markdown(render=False)
+                gr.ChatInterface(
+                    chat,
+                    api_name="chat",
+                    additional_inputs=[
+                        gr.Slider(
+                            0.0,
+                            2.0,
+                            value=0.0 if chat_model else 0.8,  # a chat model answers best as it was evaluated
+                            step=0.05,
+                            label="Temperature (0 = greedy)",
+                            render=False,
+                        ),
+                        gr.Slider(1, cap, value=min(64, cap), step=1, label="Max new tokens", render=False),
+                    ],
+                    additional_inputs_accordion=gr.Accordion("Sampling", open=False, render=False),
+                    additional_outputs=[chat_stats],
+                    fill_height=False,
                 )
-            else:
-                text = gr.Textbox(label="Text", lines=4)
-                classify_button = gr.Button("Classify", variant="primary")
-                label = gr.Label(label="Label probabilities")
-                classify_note = gr.Markdown()
-                classify_button.click(classify, text, [label, classify_note], api_name="classify")
-        with gr.Tab("Tokens"):
-            token_text = gr.Textbox(label="Text", lines=4, value="Hello, do you like tea?")
-            tokenize_button = gr.Button("Tokenize", variant="primary")
-            token_summary = gr.Markdown()
-            pieces = gr.HighlightedText(label="Tokens (id after each)", show_legend=False)
-            ids = gr.JSON(label="Token ids", max_height=240)
-            tokenize_button.click(tokens, token_text, [pieces, ids, token_summary], api_name="tokens")
+                chat_stats.render()
+            with gr.Tab("Complete", id="complete"):
+                prompt = gr.Textbox(label="Prompt", lines=4, placeholder="Once upon a time")
+                with gr.Row():
+                    temperature = gr.Slider(0.0, 2.0, value=0.8, step=0.05, label="Temperature (0 = greedy)")
+                    top_k = gr.Slider(0, 200, value=50, step=1, label="Top-k (0 = off)")
+                    top_p = gr.Slider(0.05, 1.0, value=0.95, step=0.05, label="Top-p (1 = off)")
+                with gr.Row():
+                    max_new = gr.Slider(1, cap, value=min(64, cap), step=1, label="Max new tokens")
+                    seed = gr.Number(value=0, precision=0, label="Seed (same seed, same text; empty: random)")
+                complete_button = gr.Button("Complete", variant="primary")
+                continuation = gr.Textbox(label="Continuation", lines=8)
+                complete_stats = gr.Markdown()
+                complete_button.click(
+                    complete,
+                    [prompt, temperature, top_k, top_p, max_new, seed],
+                    [continuation, complete_stats],
+                    api_name="complete",
+                )
+            with gr.Tab("Classify", id="classify"):
+                if classifier is None:
+                    gr.Markdown(
+                        "No classifier loaded: start the app with `--classifier DIR` (or `CLASSIFIER_ID`)."
+                    )
+                else:
+                    text = gr.Textbox(label="Text", lines=4)
+                    classify_button = gr.Button("Classify", variant="primary")
+                    label = gr.Label(label="Label probabilities")
+                    classify_note = gr.Markdown()
+                    classify_button.click(classify, text, [label, classify_note], api_name="classify")
+            with gr.Tab("Tokens", id="tokens"):
+                token_text = gr.Textbox(label="Text", lines=4, value="Hello, do you like tea?")
+                tokenize_button = gr.Button("Tokenize", variant="primary")
+                token_summary = gr.Markdown()
+                pieces = gr.HighlightedText(label="Tokens (id after each)", show_legend=False)
+                ids = gr.JSON(label="Token ids", max_height=240)
+                tokenize_button.click(tokens, token_text, [pieces, ids, token_summary], api_name="tokens")
     demo.queue(default_concurrency_limit=concurrency, max_size=256)
     return demo
 

@@ -111,19 +111,17 @@ def test_full_finetuning_end_to_end(checkpoint, data_file, tmp_path):
     metrics = run(checkpoint, data_file, output_dir)
     assert metrics["eval_loss"] > 0 and metrics["trainable_params"] == metrics["total_params"]
     responses = json.loads((output_dir / "generated_responses.json").read_text())
-    assert len(responses) == metrics["generated"] == 4  # the 10% test split of 40 records
+    assert len(responses) == metrics["test_num_responses"] == 4  # the 10% test split of 40 records
     assert responses[0]["reference"] == instruction_records(40)[34]["output"]  # 85% train: records 0..33
     for response in responses:
-        assert set(response) == {
-            "prompt",
-            "reference",
-            "response",
-            "ended_with_eos",
-            "new_tokens",
-            "token_limit",
-        }
-        assert response["token_limit"] == 8 and response["new_tokens"] <= 8
-        assert response["ended_with_eos"] or response["new_tokens"] == 8
+        assert set(response) == {"prompt", "reference", "text", "ended_with_eos", "num_tokens"}
+        assert response["num_tokens"] <= 8
+        assert response["ended_with_eos"] or response["num_tokens"] == 8
+    # the scores in all_results.json are those of the saved responses
+    right = sum(r["text"] == r["reference"] for r in responses) / 4
+    saved = json.loads((output_dir / "all_results.json").read_text())
+    assert saved["test_exact_match"] == right and saved["test_eos_rate"] == metrics["test_eos_rate"]
+    assert 0 <= saved["test_rouge_l"] <= 1 and saved["test_most_common_response_share"] >= 0.25
     for name in ("model.safetensors", "config.json", "modeling_scratch_gpt.py", "tokenizer.json",
                  "generation_config.json", "README.md", "loss.png", "all_results.json"):  # fmt: skip
         assert (output_dir / name).is_file(), name
@@ -134,7 +132,10 @@ def test_full_finetuning_end_to_end(checkpoint, data_file, tmp_path):
     )
     # greedy answers, without the base's sampling settings (which would make the greedy config invalid)
     assert not model.generation_config.do_sample and model.generation_config.temperature in (None, 1.0)
-    assert ModelCard.load(output_dir / "README.md").data.pipeline_tag == "text-generation"
+    card = ModelCard.load(output_dir / "README.md")
+    assert card.data.pipeline_tag == "text-generation"
+    assert "| test_exact_match |" in card.text and "| test_rouge_l |" in card.text
+    assert model.config.chat_finetuned is True  # what the Space reads to open on Chat
 
 
 def test_lora_merge_and_adapter(checkpoint, data_file, tmp_path):
@@ -166,11 +167,9 @@ def test_chat_records_and_too_long_examples(checkpoint, tmp_path, caplog):
     path = tmp_path / "chats.jsonl"
     path.write_text("".join(json.dumps(chat) + "\n" for chat in chats))
     metrics = run(checkpoint, path, tmp_path / "o", "--num_generate", "1", "--max_new_tokens", "1000")
-    assert metrics["generated"] == 1
+    assert metrics["test_num_responses"] == 1
     (response,) = json.loads((tmp_path / "o" / "generated_responses.json").read_text())
-    assert (
-        0 < response["token_limit"] < 64 and response["new_tokens"] <= response["token_limit"]
-    )  # context cap
+    assert 0 < response["num_tokens"] < 64  # capped by the context
     assert any(
         "dropped 1 of 17 train examples longer than max_seq_length=64" in r.getMessage()
         for r in caplog.records
@@ -215,3 +214,57 @@ def test_invalid_repetition_settings_fail_before_training(checkpoint, data_file,
     with pytest.raises(ValueError, match="--repetition_penalty must be > 0"):
         run(checkpoint, data_file, tmp_path / "o", "--repetition_penalty", "0")
     assert not (tmp_path / "o").exists()
+
+
+def builtin_run(checkpoint, output_dir, *extra):
+    """The recipe with no data flags: the built-in task set, small."""
+    args = ["--model_name_or_path", str(checkpoint), "--output_dir", str(output_dir), "--max_steps", "3"]
+    small = ["--task_train_examples", "40", "--task_eval_examples", "6", "--max_new_tokens", "8"]
+    return instruct.main([*args, *small, *FAST_ARGS, *extra])
+
+
+def test_builtin_task_set_and_defaults_from_the_base(checkpoint, tmp_path):
+    from hf_scratch_gpt.instruct_tasks import instruct_task_splits
+
+    metrics = builtin_run(checkpoint, tmp_path / "o")
+    # no --learning_rate / --num_train_epochs given: a small base without a pretraining record gets 1e-3, 10 epochs
+    assert metrics["learning_rate"] == 1e-3 and metrics["num_train_epochs"] == 10
+    responses = json.loads((tmp_path / "o" / "generated_responses.json").read_text())
+    test = instruct_task_splits(n_train=40, n_validation=6, n_test=6, seed=0)["test"]  # FAST_ARGS: --seed 0
+    assert [r["reference"] for r in responses] == test["output"]
+    for family in set(test["family"]):
+        assert 0 <= metrics[f"test_exact_match_{family}"] <= 1
+    card = (tmp_path / "o" / "README.md").read_text()
+    assert "built-in instruction task set" in card and "a small base, so a high learning rate" in card
+    assert (
+        "Exact match per task family" in card and "name: test_exact_match_add" not in card
+    )  # a table, not metadata
+    given = builtin_run(checkpoint, tmp_path / "given", "--learning_rate", "3e-4", "--num_train_epochs", "2")
+    assert given["learning_rate"] == 3e-4 and given["num_train_epochs"] == 2  # what the user gives wins
+
+
+def test_help_documents_the_defaults(capsys):
+    with pytest.raises(SystemExit):
+        instruct.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "a base under 50M parameters gets learning_rate 0.001, 10 epochs, cosine schedule" in text
+    assert "a GPT-2-sized base keeps the book's learning_rate 5e-05, 2 epochs" in text
+
+
+def test_unknown_task_family_is_an_error(checkpoint, tmp_path):
+    with pytest.raises(ValueError, match=r"unknown task family \['poetry'\]"):
+        builtin_run(checkpoint, tmp_path / "o", "--task_families", "add", "poetry")
+
+
+def test_a_judge_that_cannot_be_loaded_fails_the_run_after_saving_the_rest(checkpoint, tmp_path):
+    output_dir = tmp_path / "o"
+    with pytest.raises(SystemExit, match="could not load the judge model .* The other results are saved in"):
+        builtin_run(checkpoint, output_dir, "--judge_model", str(tmp_path / "missing-judge"))
+    saved = json.loads((output_dir / "all_results.json").read_text())
+    assert "test_exact_match" in saved and "could not load the judge model" in saved["judge_error"]
+    assert (output_dir / "model.safetensors").is_file() and (output_dir / "README.md").is_file()
+
+
+def test_a_local_judge_scores_the_responses(checkpoint, tmp_path):
+    metrics = builtin_run(checkpoint, tmp_path / "o", "--judge_model", str(checkpoint))
+    assert 0 <= metrics["test_judge_parsed_rate"] <= 1  # a random tiny judge: any share of its replies parse

@@ -311,3 +311,33 @@ print("loaded", type(model).__module__)
     assert "exit code 1" in proc.stdout
     assert "--trust_remote_code" in proc.stderr and str(space.lm_dir) in proc.stderr
     assert "loaded transformers_modules." in proc.stdout  # the class came from the checkpoint folder
+
+
+def _tabs_and_notice(demo) -> tuple[str, bool]:
+    """The tab the page opens on, and whether the base-model notice is shown (from the app's page config)."""
+    components = demo.config["components"]
+    (tabs,) = [c for c in components if c["type"] == "tabs"]
+    notice = any(c["props"].get("elem_id") == "base-model-notice" for c in components)
+    return tabs["props"]["selected"], notice
+
+
+def test_a_base_model_opens_on_complete_and_its_chat_tab_says_so(space):
+    app = load_app()
+    model, tokenizer = app.load_checkpoint(str(space.lm_dir), "causal")
+    assert (
+        getattr(model.config, "chat_finetuned", None) is None
+    )  # saved by pretraining, never instruct-finetuned
+    selected, notice = _tabs_and_notice(app.build_demo(model, tokenizer, model_name="base"))
+    assert (selected, notice) == ("complete", True)
+    markdown = [c["props"].get("value", "") for c in app.build_demo(model, tokenizer).config["components"]]
+    assert any("This is a base model" in text and "**Complete** tab" in text for text in markdown)
+
+
+def test_a_chat_finetuned_model_opens_on_chat_without_the_notice(space, tmp_path):
+    app = load_app()
+    model, tokenizer = app.load_checkpoint(str(space.lm_dir), "causal")
+    model.config.chat_finetuned = True  # what recipes/finetune_instruct.py records
+    model.save_pretrained(tmp_path / "chat")
+    tokenizer.save_pretrained(tmp_path / "chat")
+    reloaded, tokenizer = app.load_checkpoint(str(tmp_path / "chat"), "causal")
+    assert _tabs_and_notice(app.build_demo(reloaded, tokenizer)) == ("chat", False)
