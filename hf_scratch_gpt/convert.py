@@ -24,7 +24,7 @@ import argparse
 from pathlib import Path
 
 import torch
-from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
 from .configuration_scratch_gpt import SUPPORTED_ACTIVATIONS, ScratchGPTConfig
 from .modeling_scratch_gpt import ScratchGPTForCausalLM
@@ -99,6 +99,19 @@ def from_gpt2(model_or_path: GPT2LMHeadModel | str | Path, **from_pretrained_kwa
     model.load_state_dict({name: state_dict[name] for name in ours if name in state_dict}, strict=True)
     model.generation_config = gpt2.generation_config
     return model.to(gpt2.dtype).train(gpt2.training)
+
+
+def load_causal_lm(name_or_path: str | Path, trust_remote_code: bool = False, **from_pretrained_kwargs):
+    """Our checkpoint as it was saved, or a GPT-2 checkpoint converted to ScratchGPT: what finetuning starts from.
+
+    Extra keyword arguments (config overrides, `attn_implementation`) go to `from_pretrained`.
+    """
+    config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    if config.model_type == "gpt2":
+        return from_gpt2(name_or_path, **from_pretrained_kwargs)
+    return AutoModelForCausalLM.from_pretrained(
+        name_or_path, trust_remote_code=trust_remote_code, **from_pretrained_kwargs
+    )
 
 
 def to_gpt2(model: ScratchGPTForCausalLM | str | Path) -> GPT2LMHeadModel:

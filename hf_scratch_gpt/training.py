@@ -127,14 +127,19 @@ class RecipeTrainer(Trainer):
     ):
         super().__init__(*args, **kwargs)
         self.eval_text_units = eval_text_units
-        self.time_budget = TimeBudget(max_train_seconds) if max_train_seconds else None
-        if self.time_budget is not None:
-            if self.args.lr_scheduler_type.value not in TIME_SCHEDULES:
-                raise ValueError(
-                    f"--max_train_seconds runs the learning-rate schedule on time and supports "
-                    f"--lr_scheduler_type {TIME_SCHEDULES}, not {self.args.lr_scheduler_type.value!r}"
-                )
-            self.add_callback(TimeBudgetCallback(self.time_budget, self.callback_handler.callbacks))
+        self.time_budget = None
+        if max_train_seconds:
+            self.start_time_budget(max_train_seconds)
+
+    def start_time_budget(self, max_train_seconds: float) -> None:
+        """Stop training after `max_train_seconds`, with the learning-rate schedule running on elapsed time."""
+        if self.args.lr_scheduler_type.value not in TIME_SCHEDULES:
+            raise ValueError(
+                f"--max_train_seconds runs the learning-rate schedule on time and supports "
+                f"--lr_scheduler_type {TIME_SCHEDULES}, not {self.args.lr_scheduler_type.value!r}"
+            )
+        self.time_budget = TimeBudget(max_train_seconds)
+        self.add_callback(TimeBudgetCallback(self.time_budget, self.callback_handler.callbacks))
 
     def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None):
         if self.time_budget is None or self.lr_scheduler is not None:

@@ -1,0 +1,257 @@
+"""Preference tuning (DPO through TRL): pair formatting, metrics against hand-computed values, the recipe end to end."""
+
+import json
+import logging
+import math
+import sys
+
+import pytest
+import torch
+from datasets import Dataset
+from huggingface_hub import ModelCard
+from recipe_helpers import (
+    FAST_ARGS,
+    ascii_text,
+    load_recipe,
+    make_checkpoint,
+    preference_records,
+    write_jsonl,
+)
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+import hf_scratch_gpt  # noqa: F401  (registers the Auto classes)
+from hf_scratch_gpt.preference_data import (
+    drop_identical_pairs,
+    prompt_budget,
+    to_preference_pairs,
+    truncate_prompts_left,
+)
+from hf_scratch_gpt.preference_metrics import PairLogps, answer_logps, pair_logps, preference_metrics
+
+pytest.importorskip("trl", reason="preference tuning needs the trl extra: pip install -e '.[trl]'")
+preference = load_recipe("finetune_preference")
+
+
+def test_preference_metrics_against_a_hand_computed_case():
+    # Pair 1: policy raises chosen by 2 nats and lowers rejected by 1 -> reward margin beta * 3 = 0.3.
+    # Pair 2: policy lowers chosen by 1, leaves rejected -> margin -0.1 (rejected ranked first).
+    # Pair 3: policy equals the reference -> both rewards 0, a tie, which does not count as ranked first.
+    policy = PairLogps(torch.tensor([-3.0, -6.0, -2.0]), torch.tensor([-9.0, -4.0, -2.5]))
+    reference = PairLogps(torch.tensor([-5.0, -5.0, -2.0]), torch.tensor([-8.0, -4.0, -2.5]))
+    metrics = preference_metrics(policy, reference, beta=0.1)
+    assert metrics["reward_accuracy"] == pytest.approx(1 / 3)
+    assert metrics["reward_margin"] == pytest.approx((0.3 - 0.1 + 0.0) / 3)
+    assert metrics["chosen_reward"] == pytest.approx((0.2 - 0.1 + 0.0) / 3)
+    assert metrics["rejected_reward"] == pytest.approx((-0.1 + 0.0 + 0.0) / 3)
+    # the policy's own ranking: -3 > -9 yes, -6 > -4 no, -2 > -2.5 yes
+    assert metrics["likelihood_accuracy"] == pytest.approx(2 / 3)
+    # before training (policy = reference) every reward is 0: accuracy 0, margin 0
+    assert preference_metrics(reference, reference, beta=0.1)["reward_accuracy"] == 0.0
+
+
+class UniformThenSure(torch.nn.Module):
+    """A fake LM over 4 tokens: uniform after token 0, certain of the next token (token + 1) otherwise."""
+
+    def __init__(self):
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(1))  # says which device the model is on
+
+    def forward(self, input_ids, attention_mask=None):
+        batch, length = input_ids.shape
+        logits = torch.zeros(batch, length, 4)
+        sure = input_ids != 0
+        logits[sure] = -1e4
+        rows, cols = sure.nonzero(as_tuple=True)
+        logits[rows, cols, (input_ids[rows, cols] + 1) % 4] = 0.0
+        return type("Output", (), {"logits": logits})()
+
+
+def test_answer_logps_sum_only_the_answer_tokens():
+    model = UniformThenSure()
+    # prompt [0], answer [1, 2]: log p(1 | 0) = log 1/4 (uniform), log p(2 | 0 1) = log 1 = 0
+    input_ids = torch.tensor([[0, 1, 2, 3], [0, 2, 0, 0]])
+    attention_mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]])
+    answer_mask = torch.tensor([[0, 1, 1, 0], [0, 1, 0, 0]])
+    logps = answer_logps(model, input_ids, attention_mask, answer_mask)
+    assert logps.tolist() == pytest.approx([math.log(0.25), math.log(0.25)])
+    # the same through the batching of tokenized pairs (right padding, -1e4 logits are ~ -inf log-probs)
+    pairs = Dataset.from_list([{"prompt_ids": [0], "chosen_ids": [1, 2], "rejected_ids": [3]}])
+    scored = pair_logps(model, pairs, pad_token_id=0)
+    assert scored.chosen.tolist() == pytest.approx([math.log(0.25)])
+    assert scored.rejected.tolist() == pytest.approx([math.log(0.25)])
+
+
+def test_alpaca_and_conversational_records_become_the_same_pairs():
+    alpaca = to_preference_pairs(Dataset.from_list(preference_records(3)))
+    first = alpaca[0]
+    assert first["prompt"] == [{"role": "user", "content": "Add the two numbers.\n\n0 and 1"}]
+    assert first["chosen"] == [{"role": "assistant", "content": "The sum is 1."}]
+    assert first["rejected"] == [{"role": "assistant", "content": "Do it yourself."}]
+    conversational = to_preference_pairs(Dataset.from_list([first]))
+    assert conversational[0] == first
+    with_system = to_preference_pairs(Dataset.from_list(preference_records(1)), system_prompt="Be kind.")
+    assert with_system[0]["prompt"][0] == {"role": "system", "content": "Be kind."}
+
+
+def test_records_without_chosen_or_rejected_list_the_columns_found():
+    with pytest.raises(
+        ValueError, match=r"no 'rejected' column.*columns found are \['instruction', 'chosen'\]"
+    ):
+        to_preference_pairs(Dataset.from_list([{"instruction": "q", "chosen": "a"}]))
+    with pytest.raises(ValueError, match=r"no 'chosen' / 'rejected'.*\['instruction', 'output'\]"):
+        to_preference_pairs(Dataset.from_list([{"instruction": "q", "output": "a"}]))
+    with pytest.raises(ValueError, match="no prompt"):
+        to_preference_pairs(Dataset.from_list([{"chosen": "a", "rejected": "b"}]))
+    bad = {"prompt": [{"role": "user", "content": "q"}], "chosen": "a", "rejected": "b"}
+    with pytest.raises(ValueError, match="'chosen' must be a list with one assistant message"):
+        to_preference_pairs(Dataset.from_list([bad]))
+
+
+def test_identical_pairs_are_skipped_with_a_count(caplog):
+    records = preference_records(4)
+    records[2]["rejected"] = records[2]["chosen"] + " "  # the same answer, up to a trailing space
+    with caplog.at_level(logging.WARNING):
+        kept = drop_identical_pairs(to_preference_pairs(Dataset.from_list(records)), "train")
+    assert len(kept) == 3
+    assert "skipped 1 of 4 train pairs whose chosen and rejected answers are identical" in caplog.text
+    same = [dict(r, rejected=r["chosen"]) for r in records]
+    with pytest.raises(ValueError, match="every train pair has identical"):
+        drop_identical_pairs(to_preference_pairs(Dataset.from_list(same)), "train")
+
+
+def test_long_prompts_lose_their_start(caplog):
+    tokenized = Dataset.from_list(
+        [
+            {"prompt_ids": list(range(10)), "chosen_ids": [50, 51], "rejected_ids": [60, 61, 62]},
+            {"prompt_ids": list(range(30)), "chosen_ids": [50], "rejected_ids": [60, 61, 62, 63]},
+        ]
+    )
+    with caplog.at_level(logging.WARNING):
+        truncated = truncate_prompts_left(tokenized, max_length=16, split="train")
+    assert truncated[0]["prompt_ids"] == list(range(10))  # fits: 10 + 3 <= 16
+    assert truncated[1]["prompt_ids"] == list(range(18, 30))  # the last 16 - 4 = 12 prompt tokens
+    assert "1 of 2 train pairs do not fit in max_length=16" in caplog.text
+    # an answer longer than half the context leaves the prompt half the context (TRL then cuts the answer)
+    assert prompt_budget(prompt_length=40, completion_length=30, max_length=32) == 16
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    return make_checkpoint(tmp_path_factory.mktemp("base") / "ckpt", ascii_text(20_000))
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory):
+    return write_jsonl(tmp_path_factory.mktemp("data") / "pairs.jsonl", preference_records(40))
+
+
+def run(checkpoint, data_file, output_dir, *extra):
+    args = [
+        "--model_name_or_path",
+        str(checkpoint),
+        "--train_file",
+        str(data_file),
+        "--output_dir",
+        str(output_dir),
+    ]
+    return preference.main(
+        [*args, "--max_steps", "4", "--learning_rate", "5e-3", "--max_new_tokens", "6", "--bf16", "false",
+         *FAST_ARGS, *extra]
+    )  # fmt: skip
+
+
+def test_full_dpo_end_to_end(checkpoint, data_file, tmp_path):
+    output_dir = tmp_path / "dpo"
+    metrics = run(checkpoint, data_file, output_dir, "--beta", "0.5")
+    for name in ("model.safetensors", "config.json", "modeling_scratch_gpt.py", "tokenizer.json",
+                 "generation_config.json", "README.md", "loss.png", "all_results.json",
+                 "generated_responses.json"):  # fmt: skip
+        assert (output_dir / name).is_file(), name
+    assert metrics["test_pairs"] == 4  # 10% of 40, records 34..37 (85% train, then test, then validation)
+    assert metrics["trainable_params"] == metrics["total_params"]
+    for name in ("before_likelihood_accuracy", "test_likelihood_accuracy", "test_reward_accuracy",
+                 "test_reward_margin", "before_rouge_l", "test_rouge_l", "test_eos_rate",
+                 "eval_rewards/accuracies", "eval_loss", "train_loss"):  # fmt: skip
+        assert name in metrics and math.isfinite(metrics[name]), name
+    assert json.loads((output_dir / "all_results.json").read_text())["test_reward_accuracy"] == pytest.approx(
+        metrics["test_reward_accuracy"]
+    )
+    responses = json.loads((output_dir / "generated_responses.json").read_text())
+    assert [r["chosen"] for r in responses] == [r["chosen"] for r in preference_records(40)[34:38]]
+    card = (output_dir / "README.md").read_text()
+    assert "| preference accuracy: DPO reward ranks chosen first | 0 |" in card
+    assert ModelCard.load(output_dir / "README.md").data.pipeline_tag == "text-generation"
+
+    # Reloads with the Auto classes, and the policy moved away from the starting model.
+    model = AutoModelForCausalLM.from_pretrained(output_dir)
+    tokenizer = AutoTokenizer.from_pretrained(output_dir)
+    base = AutoModelForCausalLM.from_pretrained(checkpoint)
+    assert model.config.use_cache and not model.generation_config.do_sample
+    assert not torch.equal(
+        model.transformer.h[0].attn.c_attn.weight, base.transformer.h[0].attn.c_attn.weight
+    )
+
+    # Cross-check with TRL: its eval reward accuracy and margin on the test pairs, from its own log-probs, equal
+    # ours (saved policy vs the untouched checkpoint as reference). One batch, so TRL's batch mean is the mean.
+    from trl import DPOConfig
+
+    from hf_scratch_gpt.preference_data import drop_identical_pairs
+    from hf_scratch_gpt.preference_training import PreferenceTrainer
+
+    pairs = to_preference_pairs(Dataset.from_list(preference_records(40)[34:38]))
+    args = DPOConfig(output_dir=str(tmp_path / "check"), beta=0.5, max_length=64, per_device_eval_batch_size=8,
+                     use_cpu=True, report_to="none", disable_tqdm=True, bf16=False, activation_checkpointing=False)  # fmt: skip
+    trainer = PreferenceTrainer(
+        model=model, ref_model=base, args=args, train_dataset=pairs, processing_class=tokenizer
+    )
+    trl_metrics = trainer.evaluate(drop_identical_pairs(pairs, "test"))
+    assert trl_metrics["eval_rewards/accuracies"] == pytest.approx(metrics["test_reward_accuracy"])
+    assert trl_metrics["eval_rewards/margins"] == pytest.approx(
+        metrics["test_reward_margin"], rel=1e-3, abs=1e-4
+    )
+
+
+def test_lora_dpo_end_to_end_merged(checkpoint, data_file, tmp_path):
+    metrics = run(
+        checkpoint, data_file, tmp_path / "lora", "--use_peft", "--lora_r", "4", "--merge_adapter",
+        "--num_generate", "1",
+    )  # fmt: skip
+    assert metrics["trainable_params"] < metrics["total_params"] / 2
+    assert math.isfinite(metrics["test_reward_margin"]) and metrics["test_num_responses"] == 1
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "lora")
+    assert model.config.model_type == "scratch_gpt"  # a plain merged model
+
+
+def test_prompts_longer_than_the_context_are_cut_from_the_left(checkpoint, tmp_path, caplog):
+    records = preference_records(20)
+    records[1]["input"] = "word " * 100  # the checkpoint's context is 64 tokens
+    path = write_jsonl(tmp_path / "long.jsonl", records)
+    with caplog.at_level(logging.WARNING):
+        metrics = run(checkpoint, path, tmp_path / "o", "--num_generate", "0")
+    assert "1 of 17 train pairs do not fit in max_length=64" in caplog.text
+    assert math.isfinite(metrics["test_reward_accuracy"])
+    with pytest.raises(ValueError, match="--max_length 100 is above the model's context"):
+        run(checkpoint, path, tmp_path / "o2", "--max_length", "100")
+
+
+def test_missing_trl_says_which_extra_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "trl", None)  # `import trl` now fails as if it were not installed
+    with pytest.raises(ImportError, match=r"needs TRL: pip install -e '\.\[trl\]'"):
+        load_recipe("finetune_preference")
+
+
+def test_time_budget_stops_dpo(checkpoint, data_file, tmp_path):
+    """--max_train_seconds (the recipes' wall-clock budget) works with TRL's trainer: a tiny budget stops at step 1."""
+    output_dir = tmp_path / "budget"
+    run(
+        checkpoint,
+        data_file,
+        output_dir,
+        "--max_train_seconds",
+        "0.001",
+        "--max_steps",
+        "100",
+        "--num_generate",
+        "0",
+    )
+    assert json.loads((output_dir / "trainer_state.json").read_text())["global_step"] == 1
