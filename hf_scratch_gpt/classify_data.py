@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict
 
+from .data import require_utf8
+
 logger = logging.getLogger(__name__)
 
 
@@ -29,6 +31,7 @@ def book_spam_split(path: str | Path, seed: int = 123) -> DatasetDict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"SMS Spam Collection file {path} does not exist")
+    require_utf8(path, "--train_file")
     frame = pd.read_csv(path, sep="\t", header=None, names=["label", "text"])
     spam = frame[frame["label"] == "spam"]
     ham = frame[frame["label"] == "ham"].sample(len(spam), random_state=seed)

@@ -24,6 +24,7 @@ from pathlib import Path
 from datasets import Dataset, DatasetDict, load_dataset
 
 from .recipe_args import DataArguments
+from .text_files import require_utf8
 
 # Reader (a `datasets` packaged builder) for each local file extension; tab-separated files are handled apart.
 FILE_BUILDERS = {".txt": "text", ".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
@@ -82,6 +83,7 @@ def load_local_file(path: str | Path, split: str, expected_columns: tuple[str, .
         raise FileNotFoundError(f"{flag} {path} does not exist (or is not a file)")
     if path.stat().st_size == 0:
         raise ValueError(f"the {split} split of {path} is empty: {flag} must have at least one row")
+    require_utf8(path, flag)
     suffix = path.suffix.lower()
     if suffix in TAB_SEPARATED_SUFFIXES:
         return read_tab_separated(path, expected_columns)

@@ -12,6 +12,7 @@ Usage (inside a recipe):
     )
 """
 
+import argparse
 import json
 import sys
 from dataclasses import dataclass, field
@@ -65,12 +66,46 @@ class ModelArguments:
         metadata={"help": "Allow checkpoints whose code lives on the Hub (not needed for ours)."},
     )
 
+    def __post_init__(self):
+        for flag, name in (
+            ("--model_name_or_path", self.model_name_or_path),
+            ("--tokenizer_name", self.tokenizer_name),
+        ):
+            if name:
+                check_model_location(name, flag)
+
     def config_kwargs(self) -> dict:
         """`--config_overrides` and `--attn_implementation` as keyword arguments for `from_pretrained`."""
         kwargs = parse_config_overrides(self.config_overrides)
         if self.attn_implementation:
             kwargs["attn_implementation"] = self.attn_implementation
         return kwargs
+
+
+def check_model_location(name: str, flag: str = "--model_name_or_path") -> None:
+    """Raise when `name` is neither a local folder nor something the Hub could hold.
+
+    transformers would say "Repo id must be in the form 'repo_name' or 'namespace/repo_name'" for a missing
+    folder such as `./outputs/pretrain`, and retry the network for `outputs/pretrain` when `outputs/` exists here.
+    """
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    path = Path(name)
+    if path.is_dir():
+        return
+    if path.exists():
+        raise ValueError(f"{flag} {name} is a file: pass the checkpoint folder (the one holding config.json)")
+    try:
+        validate_repo_id(name)
+        looks_like_a_path = len(path.parts) > 1 and Path(path.parts[0]).is_dir()
+    except HFValidationError:
+        looks_like_a_path = True
+    if looks_like_a_path:
+        raise ValueError(
+            f"{flag} {name}: no folder exists at that path ({path.resolve()}), and it is not a Hub id. "
+            "Check the path (e.g. run recipes/pretrain.py first to make outputs/pretrain), or give a Hub id "
+            "such as gpt2 or namespace/name."
+        )
 
 
 @dataclass
@@ -151,19 +186,26 @@ class RunArguments:
     )
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """--help shows each flag's default (HfArgumentParser's choice) and the description as written."""
+
+
 def parse_recipe_args(
-    dataclass_types: tuple[type, ...], defaults: dict[str, Any], args: list[str] | None = None
+    dataclass_types: tuple[type, ...],
+    defaults: dict[str, Any],
+    args: list[str] | None = None,
+    description: str | None = None,
 ):
     """Parse flags (or one .json/.yaml file) into `dataclass_types`; `defaults` replace the dataclass defaults.
 
     The recipe's defaults (e.g. `output_dir`, a learning rate that suits small models) apply both to flags and
     to a config file; anything the user gives wins. `use_cpu` defaults to True when no GPU is present, which
     two-process DDP on CPU needs; `bf16` (autocast) defaults to True where the hardware computes in bfloat16
-    natively (`--bf16 false` turns it off).
+    natively (`--bf16 false` turns it off). `description` is printed at the top of `--help`, as written.
     """
     argv = sys.argv[1:] if args is None else list(args)
     defaults = {"use_cpu": not torch.cuda.is_available(), "bf16": bf16_is_fast(), **defaults}
-    parser = HfArgumentParser(dataclass_types)
+    parser = HfArgumentParser(dataclass_types, description=description, formatter_class=HelpFormatter)
     if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")):
         path = Path(argv[0])
         if not path.is_file():

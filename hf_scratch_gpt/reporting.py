@@ -22,6 +22,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 LOSS_PLOT = "loss.png"
+CONFUSION_PLOT = "confusion_matrix.png"
 
 
 @dataclass
@@ -37,6 +38,9 @@ class CardInfo:
     base_model: str | None = None  # Hub id or local folder the model was finetuned from
     hyperparameters: dict[str, object] = field(default_factory=dict)
     usage: str = ""
+    evaluation: str = (
+        ""  # markdown after the results table (e.g. per-split metrics, a confusion matrix image)
+    )
     command: list[str] = field(default_factory=lambda: [Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
 
 
@@ -80,6 +84,7 @@ def write_model_card(output_dir: str | Path, info: CardInfo) -> Path:
         f"Base model: `{info.base_model}`" if info.base_model else "",
         f"Data: {info.data}",
         f"## Results\n\n| metric | value |\n|---|---|\n{rows}" if rows else "",
+        info.evaluation,
         f"## Training\n\nTrained with hf_scratch_gpt's recipe:\n\n```bash\npython {command}\n```\n\n{hyper}",
         f"![training and validation loss]({LOSS_PLOT})",
         f"## Usage\n\n```python\n{info.usage.strip()}\n```" if info.usage else "",
@@ -127,6 +132,36 @@ def save_loss_plot(log_history: list[dict], path: str | Path, title: str = "loss
     axes.set_title(title)
     axes.grid(alpha=0.3)
     axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return Path(path)
+
+
+def save_confusion_plot(
+    matrix: list[list[int]], label_list: list[str], path: str | Path, title: str = "confusion matrix"
+) -> Path:
+    """Plot a confusion matrix (rows: true label, columns: predicted label) with the count in every cell."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed
+    import matplotlib.pyplot as plt
+
+    size = min(12, 2.5 + 0.6 * len(label_list))
+    figure, axes = plt.subplots(figsize=(size + 1, size))
+    image = axes.imshow(matrix, cmap="Blues")
+    ticks = range(len(label_list))
+    axes.set_xticks(ticks, label_list, rotation=45 if len(label_list) > 4 else 0, ha="right")
+    axes.set_yticks(ticks, label_list)
+    largest = max(max(row) for row in matrix) or 1
+    for row, counts in enumerate(matrix):
+        for column, count in enumerate(counts):
+            colour = "white" if count > largest / 2 else "black"  # readable on dark and light cells
+            axes.text(column, row, str(count), ha="center", va="center", color=colour)
+    axes.set_xlabel("predicted label")
+    axes.set_ylabel("true label")
+    axes.set_title(title)
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)

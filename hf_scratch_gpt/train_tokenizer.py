@@ -32,6 +32,7 @@ from transformers import PreTrainedTokenizerFast
 from .bpe import ByteLevelBPE, num_merges_for, show_token, train_bpe, validate_special_tokens
 from .default_corpus import default_corpus_documents
 from .hf_tokenizer import to_hf_tokenizer
+from .text_files import require_utf8
 
 BPE_FILE = "bpe_merges.txt"
 # Everything this job may write (transformers' tokenizer files across versions, plus ours).
@@ -52,14 +53,8 @@ def read_text_file(path: str | os.PathLike) -> str:
         raise FileNotFoundError(f"training file {path} does not exist: check the path")
     if not path.is_file():
         raise ValueError(f"training file {path} is not a regular file: pass text files, not folders")
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise ValueError(
-            f"training file {path} is not UTF-8: byte 0x{data[err.start]:02x} at byte offset {err.start} "
-            f"({err.reason}); convert it first, e.g. iconv -f latin1 -t utf-8 {path}"
-        ) from None
+    require_utf8(path, "training file")
+    return path.read_text(encoding="utf-8")
 
 
 def check_output_dir(output_dir: str | os.PathLike, overwrite_output_dir: bool = False) -> Path:

@@ -3,7 +3,14 @@
 Starts from a checkpoint (ours, e.g. outputs/pretrain, or GPT-2: a `gpt2` folder is converted on the fly),
 puts a `score` head on the last real token (ScratchGPTForSequenceClassification), and trains all weights, only
 the last block + final LayerNorm + head (`--trainable_layers last_block`, as the book does), only the head, or
-LoRA adapters (`--use_peft`). Reports accuracy and F1 on validation and test, writes test_predictions.jsonl.
+LoRA adapters (`--use_peft`). Reports accuracy and F1 on the train, validation and test splits, writes their
+confusion matrices (confusion_matrix.json, the test split's as confusion_matrix.png) and every test prediction
+with its class probabilities (test_predictions.jsonl); the model card shows them.
+
+Learning rate, epochs, warmup and schedule default to values that fit the base (hf_scratch_gpt.finetune_defaults):
+the project's small bases (under 50M parameters, pretrained for minutes) get a high learning rate and more epochs,
+GPT-2-sized bases the book's chapter 6 settings. Any of these flags you give wins; the run logs and records
+(all_results.json `finetune_defaults`, the model card) what was chosen and why.
 
 The book's balanced spam split (1045 / 149 / 300 rows) from the raw SMS Spam Collection:
 
@@ -19,13 +26,11 @@ Your own files with `text` and `label` columns (csv / tsv / json / jsonl / parqu
 Every TrainingArguments flag passes through; `accelerate launch` works as for recipes/pretrain.py.
 """
 
-import json
 import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from transformers import (
     AutoConfig,
     AutoTokenizer,
@@ -42,9 +47,23 @@ from hf_scratch_gpt.classify_data import (
     label_names,
     tokenize_for_classification,
 )
-from hf_scratch_gpt.data import carve_splits, load_raw_datasets, require_columns
+from hf_scratch_gpt.classify_eval import (
+    PREDICTIONS_FILE,
+    classification_metrics,
+    confusion_matrix,
+    f1_average,
+    results_table,
+    write_confusion_matrices,
+    write_predictions,
+)
+from hf_scratch_gpt.data import carve_splits, limit_samples, load_raw_datasets, require_columns
+from hf_scratch_gpt.finetune_defaults import (
+    apply_finetune_defaults,
+    defaults_help,
+    finetune_defaults,
+    given_arguments,
+)
 from hf_scratch_gpt.lora import apply_lora, count_parameters, describe_lora, finish_lora
-from hf_scratch_gpt.metrics import load_metric
 from hf_scratch_gpt.recipe_args import (
     DataArguments,
     LoraArguments,
@@ -53,21 +72,26 @@ from hf_scratch_gpt.recipe_args import (
     parse_recipe_args,
     setup_logging,
 )
-from hf_scratch_gpt.reporting import LOSS_PLOT, CardInfo, push_output_dir, save_loss_plot, write_model_card
+from hf_scratch_gpt.reporting import (
+    CONFUSION_PLOT,
+    LOSS_PLOT,
+    CardInfo,
+    push_output_dir,
+    save_confusion_plot,
+    save_loss_plot,
+    write_model_card,
+)
 from hf_scratch_gpt.run_folder import prepare_output_dir, save_final_model
 from hf_scratch_gpt.training import RecipeTrainer
 
 logger = logging.getLogger("finetune_classifier")
 
 TRAINABLE_LAYERS = ("all", "last_block", "head")
+# Learning rate, epochs, warmup, schedule and batch size are chosen from the base (hf_scratch_gpt.finetune_defaults).
 DEFAULTS = {
     "output_dir": "outputs/classifier",
-    "per_device_train_batch_size": 8,
     "per_device_eval_batch_size": 32,
-    "learning_rate": 5e-5,
-    "num_train_epochs": 5,
     "weight_decay": 0.1,
-    "warmup_steps": 0.1,
     "eval_strategy": "epoch",
     "save_strategy": "epoch",
     "save_total_limit": 2,
@@ -108,15 +132,26 @@ class ClassifierArguments:
         },
     )
     report_train_accuracy: bool = field(
-        default=False, metadata={"help": "Also evaluate the training split after training (train_eval_*)."}
+        default=True,
+        metadata={
+            "help": "Also evaluate the training split after training (train_eval_*; its confusion matrix)."
+        },
     )
+
+
+ARGUMENT_TYPES = (
+    ModelArguments,
+    DataArguments,
+    ClassifierArguments,
+    LoraArguments,
+    RunArguments,
+    TrainingArguments,
+)
 
 
 def main(args: list[str] | None = None) -> dict:
     model_args, data_args, cls_args, lora_args, run_args, training_args = parse_recipe_args(
-        (ModelArguments, DataArguments, ClassifierArguments, LoraArguments, RunArguments, TrainingArguments),
-        DEFAULTS,
-        args,
+        ARGUMENT_TYPES, DEFAULTS, args, description=f"{__doc__}\n{defaults_help('classify')}"
     )
     setup_logging(training_args)
     if not model_args.model_name_or_path:
@@ -154,6 +189,7 @@ def main(args: list[str] | None = None) -> dict:
         require_columns(dataset, [text_column, label_column], split, flags)
     if cls_args.balance_classes:
         raw["train"] = balance_classes(raw["train"], label_column, training_args.seed)
+    raw = limit_samples(raw, data_args)  # --max_train_samples / --max_eval_samples
     label_list = label_names(raw["train"], label_column)
     if len(label_list) < 2:
         raise ValueError(
@@ -170,6 +206,10 @@ def main(args: list[str] | None = None) -> dict:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = load_classifier(model_args, label_list, tokenizer.pad_token_id)
+    # Learning rate, epochs, warmup and schedule that fit this base, for the flags the user did not give.
+    defaults = finetune_defaults("classify", model.config, model_args.model_name_or_path)
+    applied = apply_finetune_defaults(training_args, defaults, given_arguments(ARGUMENT_TYPES, args))
+    logger.info("finetuning defaults applied %s: %s", applied, defaults.reason)
     context = model.config.n_positions
     max_length = cls_args.max_seq_length or context
     if max_length > context:
@@ -203,24 +243,48 @@ def main(args: list[str] | None = None) -> dict:
         eval_dataset=tokenized["validation"],
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=metrics_function(len(label_list)),
+        compute_metrics=classification_metrics(len(label_list)),
         max_train_seconds=run_args.max_train_seconds,
     )
     train_result = trainer.train(resume_from_checkpoint=resume)
 
-    # 5. Evaluate on validation and test, write the test predictions, save.
-    metrics = {**train_result.metrics, **trainer.evaluate()}
-    if cls_args.report_train_accuracy:
-        metrics.update(trainer.evaluate(tokenized["train"], metric_key_prefix="train_eval"))
-    predictions = trainer.predict(tokenized["test"], metric_key_prefix="test")
-    metrics.update(predictions.metrics)
+    # 5. Evaluate every split (accuracy, F1, confusion matrix), write the test predictions, save.
+    metrics = dict(train_result.metrics)
+    splits = {"train": "train_eval", "validation": "eval", "test": "test"}
+    if not cls_args.report_train_accuracy:
+        del splits["train"]
+    outputs = {
+        split: trainer.predict(tokenized[split], metric_key_prefix=prefix) for split, prefix in splits.items()
+    }
+    split_metrics, matrices = {}, {}
+    for (split, prefix), output in zip(splits.items(), outputs.values(), strict=True):
+        metrics.update(output.metrics)
+        matrices[split] = confusion_matrix(output.label_ids, output.predictions.argmax(-1), len(label_list))
+        split_metrics[split] = {
+            "accuracy": output.metrics[f"{prefix}_accuracy"],
+            "f1": output.metrics[f"{prefix}_f1"],
+            "rows": len(output.label_ids),
+        }
     metrics.update({**parameters, "world_size": training_args.world_size, "labels": label_list})
+    metrics.update({name: getattr(training_args, name) for name in defaults.as_dict()})
+    metrics["lr_scheduler_type"] = training_args.lr_scheduler_type.value  # "linear", not the enum
+    metrics["finetune_defaults"] = (
+        defaults.reason if applied else "none applied: all given on the command line"
+    )
     model = finish_lora(trainer.model, lora_args.merge_adapter) if lora_args.use_peft else trainer.model
     model.config.use_cache = True  # the Trainer turned the KV cache off for training
     if trainer.is_world_process_zero():
         save_final_model(model, tokenizer, output_dir)
         write_predictions(
-            output_dir / "test_predictions.jsonl", raw["test"], text_column, label_list, predictions
+            output_dir / PREDICTIONS_FILE,
+            raw["test"][text_column],
+            outputs["test"].label_ids,
+            outputs["test"].predictions,
+            label_list,
+        )
+        write_confusion_matrices(output_dir / "confusion_matrix.json", label_list, matrices)
+        save_confusion_plot(
+            matrices["test"], label_list, output_dir / CONFUSION_PLOT, title=f"{output_dir.name}: test split"
         )
     trainer.save_metrics("all", metrics)
     trainer.save_state()
@@ -233,6 +297,10 @@ def main(args: list[str] | None = None) -> dict:
                 summary=f"A GPT text classifier ({len(label_list)} classes: {', '.join(label_list)}) finetuned from "
                 f"`{model_args.model_name_or_path}` with hf_scratch_gpt ({describe_training(cls_args, lora_args)}).",
                 metrics={k: v for k, v in metrics.items() if k.endswith(("accuracy", "_f1", "_loss"))},
+                evaluation=f"### Accuracy and F1 ({f1_average(len(label_list))}) per split\n\n"
+                f"{results_table(split_metrics)}\n\nTest split, rows: true label, columns: predicted "
+                f"(all splits in `confusion_matrix.json`; every test prediction with its class probabilities in "
+                f"`{PREDICTIONS_FILE}`):\n\n![confusion matrix of the test split]({CONFUSION_PLOT})",
                 data=data_args.dataset_name
                 or f"local files: {data_args.train_file}"
                 + (" (the book's balanced spam split)" if cls_args.book_spam_split else ""),
@@ -243,6 +311,9 @@ def main(args: list[str] | None = None) -> dict:
                     "trainable parameters": f"{parameters['trainable_params']:,} of {parameters['total_params']:,}",
                     "learning_rate": training_args.learning_rate,
                     "epochs": training_args.num_train_epochs,
+                    "warmup": training_args.warmup_steps,
+                    "schedule": training_args.lr_scheduler_type.value,
+                    "defaults from the base": metrics["finetune_defaults"],
                     "batch size per device": training_args.per_device_train_batch_size,
                     "max_seq_length": max_length,
                 },
@@ -254,11 +325,8 @@ def main(args: list[str] | None = None) -> dict:
             trainer.state.log_history, output_dir / LOSS_PLOT, title=f"finetuning {output_dir.name}"
         )
         logger.info(
-            "accuracy: validation %.4f, test %.4f; F1: validation %.4f, test %.4f",
-            metrics["eval_accuracy"],
-            metrics["test_accuracy"],
-            metrics["eval_f1"],
-            metrics["test_f1"],
+            "accuracy / F1: %s",
+            "; ".join(f"{split} {m['accuracy']:.4f} / {m['f1']:.4f}" for split, m in split_metrics.items()),
         )
     if training_args.push_to_hub:
         push_output_dir(trainer, output_dir)
@@ -317,41 +385,6 @@ def describe_training(cls_args: ClassifierArguments, lora_args: LoraArguments) -
     return {"all": "all weights", "last_block": "last block + final LayerNorm + head", "head": "head only"}[
         cls_args.trainable_layers
     ]
-
-
-def metrics_function(num_labels: int):
-    """compute_metrics for the Trainer: accuracy and F1 (binary for two classes, macro otherwise)."""
-    accuracy, f1 = load_metric("accuracy"), load_metric("f1")
-    average = "binary" if num_labels == 2 else "macro"
-
-    def compute(eval_prediction) -> dict[str, float]:
-        logits, labels = eval_prediction
-        predictions = np.argmax(logits, axis=-1)
-        return {
-            **accuracy.compute(predictions=predictions, references=labels),
-            **f1.compute(predictions=predictions, references=labels, average=average),
-        }
-
-    return compute
-
-
-def write_predictions(path: Path, dataset, text_column: str, label_list: list[str], predictions) -> None:
-    """One JSON line per test row: text, label, predicted label and the predicted class's probability."""
-    logits = predictions.predictions
-    probabilities = np.exp(logits - logits.max(-1, keepdims=True))
-    probabilities /= probabilities.sum(-1, keepdims=True)
-    predicted = probabilities.argmax(-1)
-    with path.open("w", encoding="utf-8") as handle:
-        for row, label_id, predicted_id, probs in zip(
-            dataset, predictions.label_ids, predicted, probabilities, strict=True
-        ):
-            record = {
-                "text": row[text_column],
-                "label": label_list[int(label_id)],
-                "predicted": label_list[int(predicted_id)],
-                "probability": round(float(probs[predicted_id]), 6),
-            }
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":

@@ -84,3 +84,16 @@ def instruction_records(n: int) -> list[dict]:
             }
         )
     return records
+
+
+def preference_records(n: int) -> list[dict]:
+    """`n` Alpaca preference records: a polite chosen answer, a rude rejected one, a third with an input."""
+    return [
+        {
+            "instruction": f"Give the number {i} in words." if i % 3 else "Add the two numbers.",
+            "input": "" if i % 3 else f"{i} and {i + 1}",
+            "chosen": f"The answer is {i}." if i % 3 else f"The sum is {2 * i + 1}.",
+            "rejected": f"Ugh, obviously {i}, stupid." if i % 3 else "Do it yourself.",
+        }
+        for i in range(n)
+    ]

@@ -9,6 +9,7 @@ from recipe_helpers import ascii_text
 from hf_scratch_gpt.classify_data import balance_classes, encode_labels, label_names
 from hf_scratch_gpt.data import carve_splits, load_local_file, read_tab_separated, split_off
 from hf_scratch_gpt.lm_data import TextUnits, pack_function, text_units, token_char_counts, tokenize_function
+from hf_scratch_gpt.text_files import require_utf8
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +78,23 @@ def test_local_file_errors(tmp_path):
     (tmp_path / "data.xml").write_text("<a/>")
     with pytest.raises(ValueError, match="unknown file type '.xml'"):
         load_local_file(tmp_path / "data.xml", "train")
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 2, 3, 1 << 20])
+def test_non_utf8_is_found_at_its_byte_offset_across_chunk_borders(tmp_path, chunk_bytes):
+    # "한" is 3 bytes and "🤗" 4, so small chunks cut characters in two; the bad byte 0xff sits at offset 2+3+4.
+    path = tmp_path / "mixed.txt"
+    path.write_bytes("a\n한🤗".encode() + b"\xff" + b"tail")
+    with pytest.raises(
+        ValueError, match=r"--train_file .*mixed.txt is not UTF-8: byte 0xff at byte offset 9 "
+    ):
+        require_utf8(path, "--train_file", chunk_bytes=chunk_bytes)
+    # A file cut in the middle of a character: the incomplete 4-byte "🤗" starts at offset 1.
+    path.write_bytes("a🤗".encode()[:-1])
+    with pytest.raises(ValueError, match=r"byte 0xf0 at byte offset 1 \(unexpected end of data\)"):
+        require_utf8(path, "--train_file", chunk_bytes=chunk_bytes)
+    path.write_text("a\n한🤗 fine", encoding="utf-8")
+    require_utf8(path, "--train_file", chunk_bytes=chunk_bytes)  # valid UTF-8: no error
 
 
 def test_text_file_rows_concatenate_back_to_the_file(tmp_path):
