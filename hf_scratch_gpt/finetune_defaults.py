@@ -11,6 +11,10 @@ exactly right in two minutes. So the defaults depend on the base:
 | small | under 50M parameters (config shape) | lr = the pretraining peak lr (1e-3 without a record), 10 epochs, cosine, 5% warmup, batch 32 | `CLASSIFY_DEFAULTS["small"]`, lr = pretraining lr / 4 |
 | GPT-2-sized | 50M parameters or more | the book's: lr 5e-5, 2 epochs, constant, no warmup, batch 8 | `CLASSIFY_DEFAULTS["large"]` |
 
+Preference tuning (DPO, `PREFERENCE_DEFAULTS`) also sets DPO's `beta`: small bases beta 0.3, lr 1e-4, 2 epochs
+(measured by benchmarks/dpo_preference.py), GPT-2-sized ones the book's chapter 7 DPO (beta 0.1, lr 5e-6, 1 epoch);
+with LoRA the learning rate is 10 x higher. It ignores the pretraining record.
+
 "What the pretraining run recorded" is the base folder's `all_results.json`, written by recipes/pretrain.py:
 its peak `learning_rate` and `train_tokens_seen`. Finetuning a small base at (a fraction of) the learning rate it
 was pretrained with keeps the step size in the range the base was trained stably with, whatever that was; a base
@@ -41,7 +45,7 @@ from transformers.trainer_utils import SchedulerType
 logger = logging.getLogger(__name__)
 
 SMALL_BASE_MAX_PARAMS = 50_000_000  # between the project's bases (<= 14M) and GPT-2 small (124M)
-TASKS = ("instruct", "classify")
+TASKS = ("instruct", "classify", "preference")
 FIELDS = (
     "learning_rate",
     "num_train_epochs",
@@ -96,7 +100,35 @@ CLASSIFY_DEFAULTS = {
     },
 }
 
-TABLES = {"instruct": INSTRUCT_DEFAULTS, "classify": CLASSIFY_DEFAULTS}
+# ---------------------------------------------------------------- preference tuning (DPO)
+PREFERENCE_DEFAULTS = {
+    # Project-sized bases: measured by benchmarks/dpo_preference.py from the 1.2M main-job shape, instruction-
+    # finetuned on the book's data: beta 0.3, lr 1e-4, 2 epochs -> 0.81 held-out preference accuracy (full DPO),
+    # lr 1e-3 with LoRA r 16 -> 0.80 (see PREFERENCE_LORA_LR_FACTOR).
+    "small": {
+        "learning_rate": 1e-4,
+        "num_train_epochs": 2,
+        "warmup_steps": 0.05,
+        "lr_scheduler_type": "linear",
+        "per_device_train_batch_size": 8,
+        "beta": 0.3,
+    },
+    # The book's chapter 7 DPO for GPT-2 (AdamW lr 5e-6, beta 0.1, 1 epoch, batch 8, no schedule). TRL 1.16's
+    # DPOConfig defaults (lr 1e-6, beta 0.1, 3 epochs, linear) are meant for billion-parameter models.
+    "large": {
+        "learning_rate": 5e-6,
+        "num_train_epochs": 1,
+        "warmup_steps": 0.0,
+        "lr_scheduler_type": "constant",
+        "per_device_train_batch_size": 8,
+        "beta": 0.1,
+    },
+}
+# With --use_peft only the LoRA matrices train, and they need larger steps: lr x this (measured on small bases,
+# 1e-3 vs full DPO's 1e-4; for GPT-2-sized bases the same ratio, not measured: the book has no LoRA DPO).
+PREFERENCE_LORA_LR_FACTOR = 10.0
+
+TABLES = {"instruct": INSTRUCT_DEFAULTS, "classify": CLASSIFY_DEFAULTS, "preference": PREFERENCE_DEFAULTS}
 # Small bases with a pretraining record: finetuning learning rate = the pretraining peak learning rate x this.
 PRETRAIN_LR_FRACTION = {"instruct": 1.0, "classify": 0.25}
 
@@ -114,9 +146,11 @@ class FinetuneDefaults:
     lr_scheduler_type: str
     per_device_train_batch_size: int
     reason: str
+    beta: float | None = None  # DPO's beta (DPOConfig), for the preference task only
 
     def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in FIELDS}
+        values = {name: getattr(self, name) for name in FIELDS}
+        return values if self.beta is None else {**values, "beta": self.beta}
 
 
 def count_config_parameters(config) -> int:
@@ -144,8 +178,12 @@ def pretraining_record(model_dir: str | Path | None) -> dict:
         return {}
 
 
-def finetune_defaults(task: str, config, model_dir: str | Path | None) -> FinetuneDefaults:
+def finetune_defaults(
+    task: str, config, model_dir: str | Path | None, use_peft: bool = False
+) -> FinetuneDefaults:
     """Defaults for finetuning the base with `config` (saved in `model_dir`, if local) for `task`.
+
+    `use_peft` (LoRA) changes the preference task's learning rate only.
 
     >>> from hf_scratch_gpt import ScratchGPTConfig
     >>> finetune_defaults("instruct", ScratchGPTConfig(), None).learning_rate  # GPT-2 small's shape
@@ -157,6 +195,8 @@ def finetune_defaults(task: str, config, model_dir: str | Path | None) -> Finetu
     size = "small" if n_params < SMALL_BASE_MAX_PARAMS else "large"
     values = dict(TABLES[task][size])
     shape = f"{n_params / 1e6:.1f}M parameters ({config.n_layer} layers, n_embd {config.n_embd})"
+    if task == "preference":
+        return preference_defaults(values, size, shape, use_peft)
     if size == "large":
         reason = f"{shape}: GPT-2-sized base, the book's {task} settings"
     else:
@@ -173,6 +213,25 @@ def finetune_defaults(task: str, config, model_dir: str | Path | None) -> Finetu
             f"{shape}{trained}: a small base, so a high learning rate ({how}) and "
             f"{values['num_train_epochs']:g} epochs"
         )
+    return FinetuneDefaults(**values, reason=f"{reason} (flags given on the command line win)")
+
+
+def preference_defaults(values: dict, size: str, shape: str, use_peft: bool) -> FinetuneDefaults:
+    """The DPO table's values for a base of `size`; LoRA's learning rate is PREFERENCE_LORA_LR_FACTOR higher.
+
+    No pretraining record is used: DPO starts from an instruction-finetuned folder, and the small-base values are
+    the ones measured from such a model.
+    """
+    if size == "large":
+        reason = f"{shape}: GPT-2-sized base, the book's DPO settings (beta {values['beta']:g})"
+    else:
+        reason = (
+            f"{shape}: a small base, so the DPO settings measured on the project's bases (beta {values['beta']:g}, "
+            f"learning rate {values['learning_rate']:g}, {values['num_train_epochs']:g} epochs)"
+        )
+    if use_peft:
+        values["learning_rate"] *= PREFERENCE_LORA_LR_FACTOR
+        reason += f"; LoRA: {PREFERENCE_LORA_LR_FACTOR:g} x the learning rate, {values['learning_rate']:g}"
     return FinetuneDefaults(**values, reason=f"{reason} (flags given on the command line win)")
 
 
@@ -210,10 +269,19 @@ def defaults_help(task: str) -> str:
     small, large = TABLES[task]["small"], TABLES[task]["large"]
 
     def words(values: dict) -> str:
+        beta = f"beta {values['beta']:g}, " if "beta" in values else ""
         return (
-            f"learning_rate {values['learning_rate']:g}, {values['num_train_epochs']:g} epochs, "
+            f"{beta}learning_rate {values['learning_rate']:g}, {values['num_train_epochs']:g} epochs, "
             f"{values['lr_scheduler_type']} schedule, warmup {values['warmup_steps']:g}, "
             f"batch size {values['per_device_train_batch_size']}"
+        )
+
+    if task == "preference":
+        return (
+            f"DPO defaults chosen from the base (hf_scratch_gpt.finetune_defaults), used for the flags you do not "
+            f"give: a base under {SMALL_BASE_MAX_PARAMS / 1e6:.0f}M parameters gets {words(small)} (the values "
+            f"measured by benchmarks/dpo_preference.py); a GPT-2-sized base keeps the book's {words(large)}. With "
+            f"--use_peft the learning rate is {PREFERENCE_LORA_LR_FACTOR:g} x higher."
         )
 
     return (

@@ -10,6 +10,7 @@ from hf_scratch_gpt import ScratchGPTConfig, ScratchGPTForCausalLM
 from hf_scratch_gpt.finetune_defaults import (
     apply_finetune_defaults,
     count_config_parameters,
+    defaults_help,
     finetune_defaults,
     given_arguments,
 )
@@ -96,3 +97,62 @@ def test_defaults_apply_only_to_flags_not_given(tmp_path):
     assert args.learning_rate == 3e-4 and "learning_rate" not in applied
     assert args.num_train_epochs == 10 and args.warmup_steps == 0.05
     assert args.lr_scheduler_type.value == "cosine"  # an enum, as TrainingArguments keeps it
+
+
+def test_preference_defaults_of_a_small_base_are_the_measured_dpo_values(tmp_path):
+    # The values benchmarks/dpo_preference.py measured (0.81 full / 0.80 LoRA held-out preference accuracy); a
+    # recorded pretraining learning rate does not move them (DPO starts from an instruction-finetuned folder).
+    (tmp_path / "all_results.json").write_text(json.dumps({"learning_rate": 4e-3}))
+    full = finetune_defaults("preference", MINI, tmp_path)
+    assert (full.beta, full.learning_rate, full.num_train_epochs) == (0.3, 1e-4, 2)
+    assert (full.warmup_steps, full.lr_scheduler_type, full.per_device_train_batch_size) == (
+        0.05,
+        "linear",
+        8,
+    )
+    assert full.as_dict()["beta"] == 0.3 and "a small base" in full.reason and "LoRA" not in full.reason
+    lora = finetune_defaults("preference", MINI, tmp_path, use_peft=True)
+    assert lora.learning_rate == pytest.approx(1e-3) and lora.beta == 0.3 and lora.num_train_epochs == 2
+    assert "LoRA: 10 x the learning rate, 0.001" in lora.reason
+    # use_peft changes nothing for the other tasks, and their defaults carry no beta
+    instruct = finetune_defaults("instruct", MINI, tmp_path, use_peft=True)
+    assert instruct.learning_rate == pytest.approx(4e-3) and "beta" not in instruct.as_dict()
+
+
+@pytest.mark.parametrize("config", [GPT2Config(), ScratchGPTConfig(**preset_config_kwargs("gpt2"))])
+def test_gpt2_sized_bases_keep_the_books_dpo_settings(config):
+    # The book's chapter 7 DPO on GPT-2 medium: beta 0.1, AdamW lr 5e-6, 1 epoch, batch 8.
+    full = finetune_defaults("preference", config, None)
+    assert (full.beta, full.learning_rate, full.num_train_epochs, full.lr_scheduler_type) == (
+        0.1,
+        5e-6,
+        1,
+        "constant",
+    )
+    assert full.warmup_steps == 0.0 and full.per_device_train_batch_size == 8
+    assert "the book's DPO settings" in full.reason
+    assert finetune_defaults("preference", config, None, use_peft=True).learning_rate == pytest.approx(5e-5)
+
+
+def test_dpo_beta_is_a_default_only_when_not_given(tmp_path):
+    trl = pytest.importorskip("trl", reason="needs the trl extra: pip install -e '.[trl]'")
+    # (DPOConfig has its own --trust_remote_code, so no ModelArguments here: the recipe drops theirs)
+    argument_types = (DataArguments, RunArguments, trl.DPOConfig)
+    given = given_arguments(argument_types, ["--train_file", "x.json", "--beta", "0.5"])
+    assert given == {"train_file", "beta"}
+    args = trl.DPOConfig(output_dir=str(tmp_path), beta=0.5, use_cpu=True, report_to="none")
+    assert args.learning_rate == 1e-6  # TRL's own default, replaced below
+    applied = apply_finetune_defaults(args, finetune_defaults("preference", MINI, None), given)
+    assert args.beta == 0.5 and "beta" not in applied
+    assert (
+        args.learning_rate == 1e-4 and args.num_train_epochs == 2 and args.lr_scheduler_type.value == "linear"
+    )
+    fresh = trl.DPOConfig(output_dir=str(tmp_path), use_cpu=True, report_to="none", learning_rate=2e-4)
+    apply_finetune_defaults(fresh, finetune_defaults("preference", MINI, None), {"learning_rate"})
+    assert fresh.beta == 0.3 and fresh.learning_rate == 2e-4
+
+
+def test_preference_help_names_both_tables():
+    text = defaults_help("preference")
+    assert "beta 0.3, learning_rate 0.0001, 2 epochs" in text
+    assert "beta 0.1, learning_rate 5e-06, 1 epochs" in text and "10 x higher" in text

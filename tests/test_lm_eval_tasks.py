@@ -1,5 +1,6 @@
 """The shipped lm-evaluation-harness tasks, offline on a tiny checkpoint; bits per byte against recipes/pretrain.py."""
 
+import json
 import math
 
 import pytest
@@ -16,6 +17,22 @@ lm_eval = pytest.importorskip("lm_eval", reason="needs the lm-eval extra: pip in
 CONTEXT = 64  # the model's n_positions: recipes/pretrain.py's block size and lm-eval's window
 
 
+def harness_tokens(tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    """(context ids, continuation ids) of one loglikelihood request, as lm-eval 0.4.13's causal HF model builds them.
+
+    Trailing whitespace of the context moves to the continuation; context + continuation is encoded together and
+    the continuation's tokens are taken from the end; the last CONTEXT + 1 tokens of the sequence are kept (the
+    last one is only predicted). Our tokenizer adds no special tokens, so encoding with or without them is alike.
+    """
+    spaces = len(context) - len(context.rstrip())
+    if spaces:
+        context, continuation = context[:-spaces], context[-spaces:] + continuation
+    context_ids = tokenizer(context, add_special_tokens=False)["input_ids"]
+    whole = tokenizer(context + continuation, add_special_tokens=False)["input_ids"]
+    continuation_ids = whole[len(context_ids) :]
+    return context_ids[-(CONTEXT + 1 - len(continuation_ids)) :], continuation_ids
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("data")
@@ -24,7 +41,9 @@ def files(tmp_path_factory):
     (folder / "train.txt").write_text("".join(lines[:cut]), encoding="utf-8")
     (folder / "held_out.txt").write_text("".join(lines[cut:]), encoding="utf-8")
     write_jsonl(folder / "pairs.jsonl", preference_records(40))
-    write_jsonl(folder / "labelled.jsonl", labelled_rows(12))
+    # 10 ham, 6 spam: unbalanced, so a model that always picks one label does not score 0.5 on both metrics
+    extra_ham = [row for row in labelled_rows(8, seed=1) if row["label"] == "ham"]
+    write_jsonl(folder / "labelled.jsonl", labelled_rows(12) + extra_ham)
     return folder
 
 
@@ -100,12 +119,7 @@ def test_preference_task_is_the_likelihood_ranking_of_the_pairs(results, files, 
     model = AutoModelForCausalLM.from_pretrained(output_dir, dtype=torch.float32)
 
     def split(prompt: str, answer: str) -> tuple[list[int], list[int]]:
-        # lm-eval encodes context + continuation together, takes the continuation's tokens from the end, and keeps
-        # the last context + 1 tokens of the sequence (the last one is only predicted)
-        context = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        whole = tokenizer(prompt + answer, add_special_tokens=False)["input_ids"]
-        continuation = whole[len(context) :]
-        return context[-(CONTEXT + 1 - len(continuation)) :], continuation
+        return harness_tokens(tokenizer, prompt, answer)  # the YAML's target_delimiter is ""
 
     score = dict(model=model, pad_token_id=tokenizer.pad_token_id)
     chosen = answers_logps(sequences=[split(doc["prompt"], doc["choices"][0]) for doc in docs], **score)
@@ -115,9 +129,45 @@ def test_preference_task_is_the_likelihood_ranking_of_the_pairs(results, files, 
     assert 0.0 <= task["acc_norm,none"] <= 1.0
 
 
-def test_labelled_task_scores_every_text(results):
-    assert results["n-samples"]["scratch_gpt_labelled"]["effective"] == 12
-    assert 0.0 <= results["results"]["scratch_gpt_labelled"]["acc,none"] <= 1.0
+def test_labelled_task_is_our_own_scoring_of_the_labels(results, files, pretrained):
+    """lm-eval's per-label log-likelihoods, `acc` and `acc_norm` on the labelled task, recomputed with our code.
+
+    Read from the raw file, not from the task's loader: the choices are the sorted labels ("ham", "spam"), the
+    context is the YAML's doc_to_text "Message: {text}\nLabel:", each continuation target_delimiter " " + label;
+    the prediction is the label with the highest summed log-prob of its tokens (`acc`), or of that sum divided by
+    the label's length in characters (`acc_norm`, lm-eval 0.4.13's normalisation; bytes for these ASCII labels).
+    """
+    output_dir, _ = pretrained
+    assert results["n-samples"]["scratch_gpt_labelled"]["effective"] == 16
+    rows = [json.loads(line) for line in (files / "labelled.jsonl").read_text(encoding="utf-8").splitlines()]
+    labels = sorted({row["label"] for row in rows})
+    gold = torch.tensor([labels.index(row["label"]) for row in rows])
+    tokenizer = AutoTokenizer.from_pretrained(output_dir)
+    model = AutoModelForCausalLM.from_pretrained(output_dir, dtype=torch.float32)
+    contexts = [f"Message: {row['text']}\nLabel:" for row in rows]
+    logps = torch.stack(
+        [
+            answers_logps(
+                model=model,
+                sequences=[harness_tokens(tokenizer, context, " " + label) for context in contexts],
+                pad_token_id=tokenizer.pad_token_id,
+            )
+            for label in labels
+        ],
+        dim=1,
+    )  # [texts, labels]
+    # lm-eval's own log-likelihoods, document by document (its samples are in file order by doc_id)
+    samples = sorted(results["samples"]["scratch_gpt_labelled"], key=lambda sample: sample["doc_id"])
+    harness = torch.tensor([[float(ll) for ll, _ in sample["filtered_resps"]] for sample in samples])
+    torch.testing.assert_close(harness, logps, atol=1e-3, rtol=1e-4)
+    lengths = torch.tensor([float(len(label)) for label in labels])
+    predicted, predicted_norm = logps.argmax(dim=1), (logps / lengths).argmax(dim=1)
+    # This barely trained model prefers the shorter label by its sum and the other one per character: the two
+    # metrics then differ, so each checks its own rule (were they equal, a swapped rule would go unnoticed).
+    assert not torch.equal(predicted, predicted_norm)
+    task = results["results"]["scratch_gpt_labelled"]
+    assert task["acc,none"] == pytest.approx((predicted == gold).float().mean().item())
+    assert task["acc_norm,none"] == pytest.approx((predicted_norm == gold).float().mean().item())
 
 
 def test_tasks_without_their_file_say_how_to_pass_it(tmp_path):

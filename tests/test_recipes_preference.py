@@ -180,6 +180,10 @@ def test_full_dpo_end_to_end(checkpoint, data_file, tmp_path):
     assert [r["chosen"] for r in responses] == [r["chosen"] for r in preference_records(40)[34:38]]
     card = (output_dir / "README.md").read_text()
     assert "| preference accuracy: DPO reward ranks chosen first | 0 |" in card
+    # Flags given win over the base's defaults; the others come from the small-base DPO table.
+    assert "- beta: 0.5\n" in card and "- learning_rate: 0.005\n" in card
+    assert "- defaults chosen from the base: " in card and "a small base" in card
+    assert json.loads((output_dir / "trainer_state.json").read_text())["train_batch_size"] == 8
     assert ModelCard.load(output_dir / "README.md").data.pipeline_tag == "text-generation"
 
     # Reloads with the Auto classes, and the policy moved away from the starting model.
@@ -218,6 +222,9 @@ def test_lora_dpo_end_to_end_merged(checkpoint, data_file, tmp_path):
     )  # fmt: skip
     assert metrics["trainable_params"] < metrics["total_params"] / 2
     assert math.isfinite(metrics["test_reward_margin"]) and metrics["test_num_responses"] == 1
+    card = (tmp_path / "lora" / "README.md").read_text()
+    assert "- beta: 0.3\n" in card  # not given: the small-base DPO default (TRL's own is 0.1)
+    assert "LoRA: 10 x the learning rate" in card and "- learning_rate: 0.005\n" in card  # given wins
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "lora")
     assert model.config.model_type == "scratch_gpt"  # a plain merged model
 

@@ -10,7 +10,7 @@ object, so one command can run several tasks):
   (`preference_file`, the book's split: records 85% to 95%, as recipes/finetune_preference.py cuts them, pairs
   with identical answers skipped; `preference_split: "all"` for every record). The prompt is rendered with the
   model's chat template (ours if it has none); `acc` is the share of pairs whose chosen answer has the higher
-  log-likelihood, `acc_norm` the same per byte.
+  log-likelihood, `acc_norm` the same per character (lm-eval's normalisation).
 - `scratch_gpt_labelled` (`multiple_choice`): texts with labels (`labelled_file`: a headerless `label<TAB>text`
   file such as SMSSpamCollection, or any csv / json / tsv file with `label` and `text` columns); the choices are the
   distinct labels. `labelled_split: "book_spam_test"` takes the book's balanced 300-message test split of the
