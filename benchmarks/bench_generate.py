@@ -4,15 +4,14 @@ CPU cache settings, and ScratchGPT with and without its KV cache.
 Setup: a 6-layer, 6-head, 384-wide GPT, 8192-token vocabulary, context 512; a 64-token prompt, 256 new tokens,
 batch 1, greedy, no early stop (no EOS). Settings, the same for both models:
 - "dynamic": generate()'s default DynamicCache;
-- "static": `cache_implementation="static"`, a preallocated StaticCache;
-- "compiled" (with --compile): the static cache plus generate()'s own torch.compile of the decoding step, which
-  transformers only does on GPUs unless asked (`CompileConfig(fullgraph=True)` with `_compile_all_devices=True`).
+- "static": `cache_implementation="static"`, a preallocated StaticCache (transformers compiles the decoding step
+  with it on GPUs only).
 The runs alternate within each round, so machine noise hits all alike. The script prints median new tokens/s, the
 ratio of ours to HF GPT-2's best setting (target >= 1.5x), cache / no cache (target >= 5x), the machine, and checks
 that every run produced the same tokens.
 
-    python benchmarks/bench_generate.py                # 3 rounds, dynamic and static
-    python benchmarks/bench_generate.py --compile      # adds the compiled static-cache runs (compiling takes ~1 min)
+    python benchmarks/bench_generate.py                # 3 rounds
+    python benchmarks/bench_generate.py --rounds 1     # quick look
 """
 
 import argparse
@@ -21,7 +20,7 @@ import time
 
 import torch
 from machine import machine_line
-from transformers import CompileConfig, GPT2Config, GPT2LMHeadModel
+from transformers import GPT2Config, GPT2LMHeadModel
 
 from hf_scratch_gpt.convert import from_gpt2
 
@@ -31,20 +30,13 @@ CONFIG = dict(
 PROMPT_TOKENS, NEW_TOKENS = 64, 256
 
 
-def cache_settings(compile_runs: bool) -> dict[str, dict]:
-    settings = {"dynamic": {}, "static": {"cache_implementation": "static"}}
-    if compile_runs:
-        compile_config = CompileConfig(fullgraph=True, dynamic=False)
-        compile_config._compile_all_devices = True  # transformers compiles generation only on GPUs otherwise
-        settings["compiled"] = {"cache_implementation": "static", "compile_config": compile_config}
-    return settings
+CACHE_SETTINGS = {"dynamic": {}, "static": {"cache_implementation": "static"}}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads for all runs")
-    parser.add_argument("--compile", action="store_true", help="also time the compiled static-cache runs")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -57,7 +49,7 @@ def main() -> None:
     common = dict(max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS, do_sample=False, pad_token_id=0)
     runs = {
         f"{name} {setting}": (lambda m=model, s=extra: m.generate(prompt, **common, **s))
-        for setting, extra in cache_settings(args.compile).items()
+        for setting, extra in CACHE_SETTINGS.items()
         for name, model in models.items()
     }
     runs["ours no cache"] = lambda: models["ours"].generate(prompt, use_cache=False, **common)
