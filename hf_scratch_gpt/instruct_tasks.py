@@ -29,7 +29,7 @@ distinct records). The same seed gives the same records.
 
 Usage:
 
-    splits = instruct_task_splits(n_train=8000, n_validation=200, n_test=200, seed=42)  # a DatasetDict
+    splits = instruct_task_splits(n_train=16000, n_validation=200, n_test=200, seed=42)  # a DatasetDict
     splits["train"][0]  # {"instruction": ..., "input": ..., "output": ..., "family": ...}
 """
 
@@ -273,7 +273,7 @@ def instruct_task_records(
 
 def instruct_task_splits(
     families: Sequence[str] | None = None,
-    n_train: int = 8000,
+    n_train: int = 16000,
     n_validation: int = 200,
     n_test: int = 200,
     seed: int = 0,

@@ -10,7 +10,7 @@ response, in all_results.json (`test_*`) and the model card; `--judge_model NAME
 LLM-as-judge score (0-100).
 
 With no data flags it trains on the built-in instruction task set (hf_scratch_gpt.instruct_tasks: computable
-answers, 8,000 train / 200 validation / 200 test records), the second command of the README's flow:
+answers, 16,000 train / 200 validation / 200 test records), the second command of the README's flow:
 
     python recipes/finetune_instruct.py --model_name_or_path outputs/pretrain
 
@@ -113,7 +113,7 @@ class InstructArguments:
         },
     )
     task_train_examples: int = field(
-        default=8000,
+        default=16000,
         metadata={
             "help": "Built-in task set: training records (never one of the validation or test records)."
         },
