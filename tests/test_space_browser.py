@@ -42,10 +42,17 @@ def test_browser_chat_streams_a_reply_and_screenshots_it(tmp_path, tmp_path_fact
             page = browser.new_page(viewport={"width": 1100, "height": 900})
             # gradio keeps a connection open, so "networkidle" never comes: wait for "load", then for the UI.
             page.goto(space.url, wait_until="load")
+            # The test model is a base model, so the app opens on Complete; the Chat tab still chats (with a notice).
+            page.get_by_role("tab", name="Chat").click()
+            assert page.get_by_text("This is a base model").is_visible()
             # Greedy decoding, so the random test model's reply is the same on every run.
-            page.get_by_text("Sampling").click()
-            temperature = page.get_by_label("Temperature (0 = greedy)").and_(
-                page.get_by_test_id("number-input")
+            # Complete has the same controls: only the visible (Chat) ones.
+            page.get_by_text("Sampling").filter(visible=True).first.click()
+            temperature = (
+                page.get_by_label("Temperature (0 = greedy)")
+                .and_(page.get_by_test_id("number-input"))
+                .filter(visible=True)
+                .first
             )
             temperature.fill("0")
             temperature.press("Enter")
