@@ -164,7 +164,7 @@ class InstructArguments:
             "help": "Penalty > 0 on tokens already in the text: positive scores are divided by it, negative ones "
             "multiplied (1.0: off). Saved like --no_repeat_ngram_size. The default 1.1 keeps a small model's greedy "
             "answers out of loops (on the book's data from the main job's base: 110 of 110 end with EOS, 109 "
-            "without), and costs the built-in tasks nothing (95.5% exact, 95.0% without; 2026-12-01)."
+            "without), and costs the built-in tasks nothing (95.5%% exact, 95.0%% without; 2026-12-01)."
         },
     )
 
