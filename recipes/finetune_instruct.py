@@ -40,14 +40,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from transformers import (
-    AutoConfig,
-    AutoModelForCausalLM,
     AutoTokenizer,
     GenerationConfig,
     TrainingArguments,
     set_seed,
 )
 
+from hf_scratch_gpt.convert import load_causal_lm
 from hf_scratch_gpt.data import carve_splits, limit_samples, load_raw_datasets
 from hf_scratch_gpt.finetune_defaults import (
     apply_finetune_defaults,
@@ -233,7 +232,9 @@ def main(args: list[str] | None = None) -> dict:
         tokenizer.chat_template = CHAT_TEMPLATE
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = load_causal_lm(model_args)
+    model = load_causal_lm(
+        model_args.model_name_or_path, model_args.trust_remote_code, **model_args.config_kwargs()
+    )
     # Learning rate, epochs, warmup and schedule from the base, for the flags the user did not give.
     defaults = finetune_defaults("instruct", model.config, model_args.model_name_or_path)
     applied = apply_finetune_defaults(training_args, defaults, given)
@@ -429,20 +430,6 @@ USAGE = """from transformers import pipeline
 chat = pipeline("text-generation", model="{path}", trust_remote_code=True)
 messages = [{{"role": "user", "content": "Rewrite the sentence in passive voice: The cat chased the mouse."}}]
 print(chat(messages, max_new_tokens=64)[0]["generated_text"][-1]["content"])"""
-
-
-def load_causal_lm(model_args: ModelArguments):
-    """Our checkpoint as ScratchGPTForCausalLM, or a GPT-2 checkpoint converted to it."""
-    path = model_args.model_name_or_path
-    overrides = model_args.config_kwargs()
-    config = AutoConfig.from_pretrained(path, trust_remote_code=model_args.trust_remote_code)
-    if config.model_type == "gpt2":
-        from hf_scratch_gpt.convert import from_gpt2
-
-        return from_gpt2(path, **overrides)
-    return AutoModelForCausalLM.from_pretrained(
-        path, trust_remote_code=model_args.trust_remote_code, **overrides
-    )
 
 
 if __name__ == "__main__":
