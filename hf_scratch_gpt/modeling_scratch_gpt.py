@@ -105,8 +105,11 @@ def eager_attention_forward(
         # The causal rule: query i may only see keys 0..i (and no padding), so the model cannot peek at the
         # tokens it must predict. Forbidden scores become very negative, so softmax gives them weight 0.
         scores = scores + attention_mask
-    # Each row becomes a probability distribution over the visible keys (softmax computed in fp32 for stability).
-    weights = F.softmax(scores, dim=-1, dtype=torch.float32).to(value.dtype)  # (B, nh, T, S)
+    # Each row becomes a probability distribution over the visible keys, computed in at least fp32 for stability
+    # (half-precision scores are upcast; float64 ones are not cut down to fp32, where the mask's float64 minimum
+    # would become -inf and a fully masked padding row NaN).
+    softmax_dtype = torch.promote_types(scores.dtype, torch.float32)
+    weights = F.softmax(scores, dim=-1, dtype=softmax_dtype).to(value.dtype)  # (B, nh, T, S)
     weights = F.dropout(weights, p=dropout, training=module.training)
     # Each query's output is the weighted average of the values it attends to.
     output = torch.matmul(weights, value)  # (B, nh, T, S) @ (B, nh, S, hs) -> (B, nh, T, hs)

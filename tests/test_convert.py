@@ -87,6 +87,27 @@ def test_to_gpt2_of_our_random_model_gives_the_same_logits(shape):
     assert torch.equal(gpt2.generate(prompt, **settings), ours.generate(prompt, **settings))
 
 
+@pytest.mark.parametrize("implementation", ["eager", "sdpa"])
+def test_float64_with_padding_gives_gpt2s_logits(implementation):
+    # float64 is what gradcheck and numerical studies use. A fully masked padding query must not turn into NaN (and
+    # spread to the real tokens of its row): the mask's float64 minimum must stay finite through the softmax.
+    gpt2 = gpt2_model(2, 4, 32, None, 97, 64).double()
+    gpt2.set_attn_implementation(implementation)
+    ours = from_gpt2(gpt2).eval().double()
+    ours.set_attn_implementation(implementation)
+    ids = random_ids(97, 3, 12)
+    mask = torch.ones_like(ids)
+    mask[0, :5] = 0  # left padding
+    mask[1, -4:] = 0  # right padding
+    real = mask.bool()
+    # GPT-2 numbers positions 0..T-1 whatever the padding; ours counts real tokens: give both the same positions.
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    inputs = dict(input_ids=ids, attention_mask=mask, position_ids=positions)
+    expected, got = gpt2(**inputs).logits, ours(**inputs).logits
+    assert not got[real].isnan().any()
+    torch.testing.assert_close(got[real], expected[real], rtol=0, atol=1e-10)
+
+
 def test_round_trip_restores_gpt2_exactly():
     gpt2 = gpt2_model(2, 4, 32, None, 97, 64)
     back = to_gpt2(from_gpt2(gpt2))
