@@ -41,7 +41,6 @@ from pathlib import Path
 
 from transformers import (
     AutoTokenizer,
-    GenerationConfig,
     TrainingArguments,
     set_seed,
 )
@@ -74,6 +73,7 @@ from hf_scratch_gpt.recipe_args import (
     DataArguments,
     LoraArguments,
     ModelArguments,
+    ResponseArguments,
     RunArguments,
     parse_recipe_args,
     setup_logging,
@@ -137,41 +137,13 @@ class InstructArguments:
         default=None,
         metadata={"help": "Longer examples are dropped with a warning. Default: the model's context."},
     )
-    system_prompt: str | None = field(
-        default=None, metadata={"help": "System text put before every Alpaca record."}
-    )
-    max_new_tokens: int = field(
-        default=256, metadata={"help": "Most tokens generated per held-out instruction."}
-    )
-    num_generate: int | None = field(
-        default=None, metadata={"help": "Generate for the first N test records only (default: all)."}
-    )
-    generation_batch_size: int = field(
-        default=16, metadata={"help": "Prompts generated together (left-padded)."}
-    )
-    no_repeat_ngram_size: int = field(
-        default=0,
-        metadata={
-            "help": "Greedy decoding never repeats an n-gram of this many tokens (0: off), counting the prompt's. "
-            "Small models otherwise fall into loops that never reach EOS. Saved in generation_config.json "
-            "(full or merged models; an adapter-only folder keeps its base model's)."
-        },
-    )
-    repetition_penalty: float = field(
-        default=1.1,
-        metadata={
-            "help": "Penalty > 0 on tokens already in the text: positive scores are divided by it, negative ones "
-            "multiplied (1.0: off). Saved like --no_repeat_ngram_size. The default 1.1 keeps a small model's greedy "
-            "answers out of loops (on the book's data from the main job's base: 110 of 110 end with EOS, 109 "
-            "without), and costs the built-in tasks nothing (95.5%% exact, 95.0%% without; 2026-12-01)."
-        },
-    )
 
 
 ARGUMENT_TYPES = (
     ModelArguments,
     DataArguments,
     InstructArguments,
+    ResponseArguments,
     LoraArguments,
     RunArguments,
     TrainingArguments,
@@ -180,16 +152,13 @@ BUILTIN_DATA = "the built-in instruction task set (hf_scratch_gpt.instruct_tasks
 
 
 def main(args: list[str] | None = None) -> dict:
-    model_args, data_args, instruct_args, lora_args, run_args, training_args = parse_recipe_args(
-        ARGUMENT_TYPES, DEFAULTS, args, description=f"{__doc__}\n{defaults_help('instruct')}"
+    model_args, data_args, instruct_args, response_args, lora_args, run_args, training_args = (
+        parse_recipe_args(
+            ARGUMENT_TYPES, DEFAULTS, args, description=f"{__doc__}\n{defaults_help('instruct')}"
+        )
     )
     given = given_arguments(ARGUMENT_TYPES, args)
     setup_logging(training_args)
-    if instruct_args.repetition_penalty <= 0 or instruct_args.no_repeat_ngram_size < 0:
-        raise ValueError(
-            f"--repetition_penalty must be > 0 (1.0 is off) and --no_repeat_ngram_size >= 0 (0 is off), got "
-            f"{instruct_args.repetition_penalty} and {instruct_args.no_repeat_ngram_size}"
-        )
     if not model_args.model_name_or_path:
         raise ValueError(
             "--model_name_or_path is required: the pretrained checkpoint to finetune (e.g. outputs/pretrain)"
@@ -218,7 +187,7 @@ def main(args: list[str] | None = None) -> dict:
         )
     raw = limit_samples(raw, data_args)
     chats = {
-        split: to_messages(dataset, split, instruct_args.system_prompt) for split, dataset in raw.items()
+        split: to_messages(dataset, split, response_args.system_prompt) for split, dataset in raw.items()
     }
 
     # 2. Tokenizer (our chat template unless it has one; EOS as padding) and model.
@@ -286,17 +255,7 @@ def main(args: list[str] | None = None) -> dict:
     # 5. Save (merged model, adapter or full model), generate for the held-out instructions, report.
     model = finish_lora(trainer.model, lora_args.merge_adapter) if lora_args.use_peft else trainer.model
     model.config.use_cache = True  # the Trainer turned the KV cache off for training
-    # Greedy answers that stop at EOS. A fresh config: sampling settings inherited from the base (pretrain.py saves
-    # temperature/top_k for its samples) would make a greedy config invalid, and save_pretrained refuses those.
-    model.generation_config = GenerationConfig(
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        max_new_tokens=instruct_args.max_new_tokens,
-        do_sample=False,
-        no_repeat_ngram_size=instruct_args.no_repeat_ngram_size,
-        repetition_penalty=instruct_args.repetition_penalty,
-    )
+    model.generation_config = response_args.generation_config(tokenizer)  # greedy, stops at EOS
     # Recorded in config.json, so the Space (and anyone) can tell a chat model from a base model.
     model.config.chat_finetuned = True
     metrics.update(
@@ -312,16 +271,16 @@ def main(args: list[str] | None = None) -> dict:
         save_final_model(model, tokenizer, output_dir)
         # 6. Greedy answers to the held-out test instructions, scored against their references.
         test = chats["test"]
-        if instruct_args.num_generate is not None:
-            test = test.select(range(min(instruct_args.num_generate, len(test))))
+        if response_args.num_generate is not None:
+            test = test.select(range(min(response_args.num_generate, len(test))))
         prompts, references = zip(*map(prompt_and_reference, test["messages"]), strict=True)
         responses = generate_responses(
             model,
             tokenizer,
             list(prompts),
             list(references),
-            max_new_tokens=instruct_args.max_new_tokens,
-            batch_size=instruct_args.generation_batch_size,
+            max_new_tokens=response_args.max_new_tokens,
+            batch_size=response_args.generation_batch_size,
         )
         (output_dir / "generated_responses.json").write_text(
             json.dumps([asdict(r) for r in responses], indent=2, ensure_ascii=False)

@@ -48,7 +48,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import AutoTokenizer, GenerationConfig, set_seed
+from transformers import AutoTokenizer, set_seed
 
 try:
     from trl import DPOConfig
@@ -74,6 +74,7 @@ from hf_scratch_gpt.recipe_args import (
     DataArguments,
     LoraArguments,
     ModelArguments,
+    ResponseArguments,
     RunArguments,
     parse_recipe_args,
     setup_logging,
@@ -87,6 +88,7 @@ logger = logging.getLogger("finetune_preference")
 # (hf_scratch_gpt.finetune_defaults).
 DEFAULTS = {
     "output_dir": "outputs/dpo",
+    "max_new_tokens": 128,
     "per_device_eval_batch_size": 8,
     "eval_strategy": "epoch",
     "save_strategy": "no",
@@ -114,28 +116,13 @@ class PreferenceArguments:
         default=10.0,
         metadata={"help": "Percentage of records held out as test pairs when no test split exists."},
     )
-    system_prompt: str | None = field(
-        default=None, metadata={"help": "System text put before every Alpaca record's prompt."}
-    )
-    max_new_tokens: int = field(
-        default=128, metadata={"help": "Most tokens generated per held-out prompt (before and after)."}
-    )
-    num_generate: int | None = field(
-        default=None, metadata={"help": "Generate for the first N test pairs only (default: all; 0: none)."}
-    )
-    generation_batch_size: int = field(
-        default=16, metadata={"help": "Prompts generated together (left-padded)."}
-    )
-    no_repeat_ngram_size: int = field(
-        default=0,
-        metadata={"help": "Greedy decoding never repeats an n-gram of this many tokens (0: off)."},
-    )
 
 
 ARGUMENT_TYPES = (
     DPOModelArguments,
     DataArguments,
     PreferenceArguments,
+    ResponseArguments,
     LoraArguments,
     RunArguments,
     DPOConfig,
@@ -143,8 +130,10 @@ ARGUMENT_TYPES = (
 
 
 def main(args: list[str] | None = None) -> dict:
-    parsed_model_args, data_args, pref_args, lora_args, run_args, training_args = parse_recipe_args(
-        ARGUMENT_TYPES, DEFAULTS, args, description=f"{__doc__}\n{defaults_help('preference')}"
+    parsed_model_args, data_args, pref_args, response_args, lora_args, run_args, training_args = (
+        parse_recipe_args(
+            ARGUMENT_TYPES, DEFAULTS, args, description=f"{__doc__}\n{defaults_help('preference')}"
+        )
     )
     given = given_arguments(ARGUMENT_TYPES, args)
     model_args = ModelArguments(
@@ -167,7 +156,7 @@ def main(args: list[str] | None = None) -> dict:
     raw = carve_splits(raw, data_args.validation_split_percentage, pref_args.test_split_percentage, False)
     raw = limit_samples(raw, data_args)
     pairs = {
-        split: drop_identical_pairs(to_preference_pairs(dataset, split, pref_args.system_prompt), split)
+        split: drop_identical_pairs(to_preference_pairs(dataset, split, response_args.system_prompt), split)
         for split, dataset in raw.items()
     }
 
@@ -219,15 +208,17 @@ def main(args: list[str] | None = None) -> dict:
     )
     test_pairs = trainer.tokenize_pairs(pairs["test"], "test")
     test_prompts = pairs["test"]
-    if pref_args.num_generate is not None:
-        test_prompts = test_prompts.select(range(min(pref_args.num_generate, len(test_prompts))))
+    if response_args.num_generate is not None:
+        test_prompts = test_prompts.select(range(min(response_args.num_generate, len(test_prompts))))
 
     # 4. Before training: the starting model (= the reference) on the test pairs and prompts.
     score = dict(pad_token_id=tokenizer.pad_token_id, batch_size=training_args.per_device_eval_batch_size)
     reference_logps = pair_logps(trainer.model, test_pairs, max_length=training_args.max_length, **score)
     metrics = {"before_likelihood_accuracy": likelihood_accuracy(reference_logps)}
     before = (
-        respond(trainer.model, tokenizer, test_prompts, pref_args) if trainer.is_world_process_zero() else []
+        respond(trainer.model, tokenizer, test_prompts, response_args)
+        if trainer.is_world_process_zero()
+        else []
     )
 
     # 5. Train; the validation metrics are TRL's (eval_rewards/accuracies, eval_rewards/margins, eval_loss).
@@ -243,20 +234,11 @@ def main(args: list[str] | None = None) -> dict:
     # 7. Save (merged model, adapter or full model), generate again, report.
     model = finish_lora(trainer.model, lora_args.merge_adapter) if lora_args.use_peft else trainer.model
     model.config.use_cache = True  # the Trainer turned the KV cache off for training
-    model.generation_config = (
-        GenerationConfig(  # greedy answers that stop at EOS (as finetune_instruct saves)
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-            max_new_tokens=pref_args.max_new_tokens,
-            do_sample=False,
-            no_repeat_ngram_size=pref_args.no_repeat_ngram_size,
-        )
-    )
+    model.generation_config = response_args.generation_config(tokenizer)  # greedy, stops at EOS
     evaluation = ""
     if trainer.is_world_process_zero():
         save_final_model(model, tokenizer, output_dir)
-        after = respond(model, tokenizer, test_prompts, pref_args)
+        after = respond(model, tokenizer, test_prompts, response_args)
         if test_prompts.num_rows:
             before_metrics, after_metrics = response_metrics(before), response_metrics(after)
             metrics.update({f"before_{name}": value for name, value in before_metrics.items()})
@@ -349,8 +331,10 @@ def before_after_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def respond(model, tokenizer, test_prompts, pref_args: PreferenceArguments) -> list:
-    """Greedy responses to the test pairs' prompts, the chosen answers as references."""
+def respond(model, tokenizer, test_prompts, response_args: ResponseArguments) -> list:
+    """Greedy responses to the test pairs' prompts, the chosen answers as references. The decoding settings are
+    given explicitly, so the model before training (whose saved generation config may differ) and after answer
+    alike."""
     if test_prompts.num_rows == 0:
         return []
     return generate_responses(
@@ -358,9 +342,9 @@ def respond(model, tokenizer, test_prompts, pref_args: PreferenceArguments) -> l
         tokenizer,
         list(test_prompts["prompt"]),
         [answer_text(chosen) for chosen in test_prompts["chosen"]],
-        max_new_tokens=pref_args.max_new_tokens,
-        batch_size=pref_args.generation_batch_size,
-        no_repeat_ngram_size=pref_args.no_repeat_ngram_size,
+        max_new_tokens=response_args.max_new_tokens,
+        batch_size=response_args.generation_batch_size,
+        **response_args.generation_settings(),
     )
 
 

@@ -229,6 +229,34 @@ def test_lora_dpo_end_to_end_merged(checkpoint, data_file, tmp_path):
     assert model.config.model_type == "scratch_gpt"  # a plain merged model
 
 
+def test_decoding_flags_are_saved_and_used_before_and_after(checkpoint, data_file, tmp_path):
+    """The instruction recipe's decoding flags: saved in generation_config.json, and the "before" answers come from
+    the starting model with those same settings, not with whatever its own generation_config says."""
+    from hf_scratch_gpt.instruct_eval import generate_responses
+
+    output_dir = tmp_path / "dpo"
+    settings = {"no_repeat_ngram_size": 2, "repetition_penalty": 1.3}
+    run(checkpoint, data_file, output_dir, "--num_generate", "2",
+        *(f"--{name}={value}" for name, value in settings.items()))  # fmt: skip
+    saved = AutoModelForCausalLM.from_pretrained(output_dir).generation_config
+    assert (saved.no_repeat_ngram_size, saved.repetition_penalty, saved.do_sample) == (2, 1.3, False)
+    responses = json.loads((output_dir / "generated_responses.json").read_text())
+    # The first 2 test pairs (records 34 and 35, as above).
+    test_pairs = to_preference_pairs(Dataset.from_list(preference_records(40)[34:36]))
+    base = AutoModelForCausalLM.from_pretrained(checkpoint)
+    expected = generate_responses(
+        base, AutoTokenizer.from_pretrained(checkpoint), list(test_pairs["prompt"]),
+        [r["chosen"] for r in responses], max_new_tokens=6, **settings,
+    )  # fmt: skip
+    assert [r["before"] for r in responses] == [e.text for e in expected]
+
+
+def test_invalid_decoding_flags_fail_before_training(checkpoint, data_file, tmp_path):
+    with pytest.raises(ValueError, match="--repetition_penalty must be > 0"):
+        run(checkpoint, data_file, tmp_path / "o", "--repetition_penalty", "-1")
+    assert not (tmp_path / "o").exists()
+
+
 def test_prompts_longer_than_the_context_are_cut_from_the_left(checkpoint, tmp_path, caplog):
     records = preference_records(20)
     records[1]["input"] = "word " * 100  # the checkpoint's context is 64 tokens
