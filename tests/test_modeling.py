@@ -249,6 +249,25 @@ def test_every_cpu_attention_implementation_equals_eager_with_padding(implementa
             torch.testing.assert_close(got[keep], expected[keep], rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("head", ["causal_lm", "classifier"])
+@pytest.mark.parametrize("padded", [False, True])
+def test_training_forward_traces_without_a_graph_break(head, padded):
+    # The value checks (ids in the vocabulary, positions under n_positions) read tensors: under torch.compile they
+    # must step aside, not split the graph. dynamo.explain traces without compiling, and counts every break.
+    torch.manual_seed(0)
+    config = tiny_config(pad_token_id=0)
+    model = (ScratchGPTForCausalLM if head == "causal_lm" else ScratchGPTForSequenceClassification)(config)
+    ids = random_ids(2, 12).clamp(min=1)
+    mask = torch.ones_like(ids)
+    if padded:
+        mask[1, -3:] = 0
+    labels = ids if head == "causal_lm" else torch.tensor([0, 1])
+    torch._dynamo.reset()
+    explanation = torch._dynamo.explain(model.train())(input_ids=ids, attention_mask=mask, labels=labels)
+    assert explanation.graph_break_count == 0, explanation.break_reasons
+    assert explanation.graph_count == 1
+
+
 def test_switching_attention_implementation_takes_effect_at_once():
     model = tiny_lm()
     ids = random_ids(1, 7)
