@@ -1,6 +1,7 @@
 """generate() with ScratchGPT: every decoding strategy, checked against GPT-2 with the same weights and against
 itself without a cache."""
 
+import copy
 from threading import Thread
 
 import pytest
@@ -86,11 +87,16 @@ def test_greedy_tokens_are_the_same_with_no_cache_dynamic_static_and_continuous_
         static = new_tokens(ours, row[None], cache_implementation="static", **settings)
         assert torch.equal(static, expected)
         assert torch.equal(new_tokens(gpt2, row[None], **settings), expected)
-    # transformers' continuous batching: a paged KV cache, positions and kernels ("paged|sdpa") from transformers
-    config = GenerationConfig(max_new_tokens=12, do_sample=False, eos_token_id=-1, pad_token_id=0)
+    assert_continuous_batching_is_greedy(ours, rows, new=12)
+
+
+def assert_continuous_batching_is_greedy(model, rows: list[torch.Tensor], new: int) -> None:
+    """transformers' continuous batching (a paged KV cache, positions and "paged|..." kernels from transformers)
+    gives each row the tokens of its own greedy generate() without a cache."""
+    config = GenerationConfig(max_new_tokens=new, do_sample=False, eos_token_id=-1, pad_token_id=0)
     # Sized for these prompts: left to size itself on a CPU, the paged cache reserves a share of the machine's memory.
     pages = ContinuousBatchingConfig(page_size=16, num_blocks=2 * len(rows), max_batch_tokens=64)
-    results = ours.generate_batch(
+    results = model.generate_batch(
         [row.tolist() for row in rows],
         generation_config=config,
         continuous_batching_config=pages,
@@ -101,8 +107,16 @@ def test_greedy_tokens_are_the_same_with_no_cache_dynamic_static_and_continuous_
     for result in results.values():
         assert result.error is None
         row = torch.tensor(result.prompt_ids)
-        expected = new_tokens(ours, row[None], use_cache=False, **settings)[0]
+        greedy = dict(max_new_tokens=new, min_new_tokens=new, do_sample=False)
+        expected = new_tokens(model, row[None], use_cache=False, **greedy)[0]
         assert result.generated_tokens == expected.tolist()
+
+
+def test_continuous_batching_with_the_eager_kernel(pair):
+    _, ours = pair
+    eager = copy.deepcopy(ours)
+    eager.set_attn_implementation("eager")  # continuous batching then runs "paged|eager"
+    assert_continuous_batching_is_greedy(eager, [prompt(1, n, seed=n)[0] for n in (4, 11)], new=8)
 
 
 def test_a_static_cache_decoding_step_compiles_with_fullgraph(pair):
