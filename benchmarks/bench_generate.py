@@ -9,7 +9,7 @@ batch 1, greedy, no early stop (no EOS). Settings, the same for both models:
 - "static+compile": the same, with generate()'s compilation forced on the CPU too (a `CompileConfig` whose
   `_compile_all_devices` flag is set: what a user who wants speed on a CPU would pick).
 The runs alternate within each round, so machine noise hits all alike. The script prints median new tokens/s, the
-ratio ours / HF for each setting, the issue's target (ours' best / HF GPT-2's best built-in setting, dynamic or
+ratio ours / HF for each setting, the target (ours' best / HF GPT-2's best built-in setting, dynamic or
 static, >= 1.5x), the same with compilation on both, cache / no cache (target >= 5x), the machine, and checks that
 every run produced the same tokens.
 

@@ -273,34 +273,39 @@ def main(args: list[str] | None = None) -> dict:
         test = chats["test"]
         if response_args.num_generate is not None:
             test = test.select(range(min(response_args.num_generate, len(test))))
-        prompts, references = zip(*map(prompt_and_reference, test["messages"]), strict=True)
-        responses = generate_responses(
-            model,
-            tokenizer,
-            list(prompts),
-            list(references),
-            max_new_tokens=response_args.max_new_tokens,
-            batch_size=response_args.generation_batch_size,
-        )
-        (output_dir / "generated_responses.json").write_text(
-            json.dumps([asdict(r) for r in responses], indent=2, ensure_ascii=False)
-        )
-        metrics.update({f"test_{name}": value for name, value in response_metrics(responses).items()})
-        if builtin:
-            metrics.update(exact_match_per_family(raw["test"]["family"], responses))
-        if instruct_args.judge_model:
-            try:
-                scores = judge_responses(
-                    responses,
-                    instruct_args.judge_model,
-                    max_new_tokens=instruct_args.judge_max_new_tokens,
-                    trust_remote_code=model_args.trust_remote_code,
-                )
-                metrics.update({f"test_{name}": value for name, value in judge_metrics(scores).items()})
-            except JudgeLoadError as err:
-                judge_error = err  # the other results are still saved; the run fails at the end
-                logger.error("%s; saving the other results", err)
-                metrics["judge_error"] = str(err)
+        if test.num_rows == 0:
+            logger.warning(
+                "no test records to answer (--num_generate 0 or an empty test split): no test responses"
+            )
+        else:
+            prompts, references = zip(*map(prompt_and_reference, test["messages"]), strict=True)
+            responses = generate_responses(
+                model,
+                tokenizer,
+                list(prompts),
+                list(references),
+                max_new_tokens=response_args.max_new_tokens,
+                batch_size=response_args.generation_batch_size,
+            )
+            (output_dir / "generated_responses.json").write_text(
+                json.dumps([asdict(r) for r in responses], indent=2, ensure_ascii=False)
+            )
+            metrics.update({f"test_{name}": value for name, value in response_metrics(responses).items()})
+            if builtin:
+                metrics.update(exact_match_per_family(raw["test"]["family"], responses))
+            if instruct_args.judge_model:
+                try:
+                    scores = judge_responses(
+                        responses,
+                        instruct_args.judge_model,
+                        max_new_tokens=instruct_args.judge_max_new_tokens,
+                        trust_remote_code=model_args.trust_remote_code,
+                    )
+                    metrics.update({f"test_{name}": value for name, value in judge_metrics(scores).items()})
+                except JudgeLoadError as err:
+                    judge_error = err  # the other results are still saved; the run fails at the end
+                    logger.error("%s; saving the other results", err)
+                    metrics["judge_error"] = str(err)
     trainer.save_metrics("all", metrics)
     trainer.save_state()
     if trainer.is_world_process_zero():
@@ -337,6 +342,7 @@ def main(args: list[str] | None = None) -> dict:
             output_dir / LOSS_PLOT,
             title=f"instruction finetuning {output_dir.name}",
         )
+    if trainer.is_world_process_zero() and "test_num_responses" in metrics:
         logger.info(
             "validation loss on responses %.4f; %d test responses: exact match %.1f%%, ROUGE-L %.3f, %.1f%% ended "
             "with EOS, the most common one answers %.1f%%",

@@ -91,8 +91,8 @@ def test_greedy_tokens_are_the_same_with_no_cache_dynamic_static_and_continuous_
 
 
 def assert_continuous_batching_is_greedy(model, rows: list[torch.Tensor], new: int) -> None:
-    """transformers' continuous batching (a paged KV cache, positions and "paged|..." kernels from transformers)
-    gives each row the tokens of its own greedy generate() without a cache."""
+    """transformers' continuous batching (a paged KV cache, positions and the kernel from transformers: "sdpa"
+    itself, or "paged|eager" for eager) gives each row the tokens of its own greedy generate() without a cache."""
     config = GenerationConfig(max_new_tokens=new, do_sample=False, eos_token_id=-1, pad_token_id=0)
     # Sized for these prompts: left to size itself on a CPU, the paged cache reserves a share of the machine's memory.
     pages = ContinuousBatchingConfig(page_size=16, num_blocks=2 * len(rows), max_batch_tokens=64)

@@ -1,6 +1,7 @@
 """Instruction finetuning: response-only labels against hand-built examples, the collator, the recipe end to end."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -208,6 +209,13 @@ def test_overwriting_switches_cleanly_between_adapter_and_full_model(checkpoint,
         "--overwrite_output_dir", "true")  # fmt: skip
     assert not (folder / "model.safetensors").exists() and not (folder / "config.json").exists()
     assert AutoPeftModelForCausalLM.from_pretrained(folder).peft_config["default"].r == 4
+
+
+def test_num_generate_0_trains_and_saves_without_answering(checkpoint, data_file, tmp_path):
+    metrics = run(checkpoint, data_file, tmp_path / "o", "--num_generate", "0")
+    assert (tmp_path / "o" / "model.safetensors").is_file() and (tmp_path / "o" / "README.md").is_file()
+    assert not (tmp_path / "o" / "generated_responses.json").exists()
+    assert "test_num_responses" not in metrics and math.isfinite(metrics["eval_loss"])
 
 
 def test_invalid_repetition_settings_fail_before_training(checkpoint, data_file, tmp_path):

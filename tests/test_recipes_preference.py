@@ -230,8 +230,8 @@ def test_lora_dpo_end_to_end_merged(checkpoint, data_file, tmp_path):
 
 
 def test_decoding_flags_are_saved_and_used_before_and_after(checkpoint, data_file, tmp_path):
-    """The instruction recipe's decoding flags: saved in generation_config.json, and the "before" answers come from
-    the starting model with those same settings, not with whatever its own generation_config says."""
+    """The shared decoding flags (ResponseArguments): saved in generation_config.json, and the "before" answers
+    come from the starting model with those same settings, not with whatever its own generation_config says."""
     from hf_scratch_gpt.instruct_eval import generate_responses
 
     output_dir = tmp_path / "dpo"
