@@ -49,6 +49,19 @@ CHAT_TEMPLATE = (
 )
 
 
+def load_chat_tokenizer(name: str, trust_remote_code: bool = False, pad_with_eos: bool = True):
+    """A checkpoint's tokenizer ready for chat data: `CHAT_TEMPLATE` when it has no template of its own (e.g.
+    GPT-2's, or a base saved before chat finetuning) and, with `pad_with_eos`, EOS as padding when it has none."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
+    if tokenizer.chat_template is None:
+        tokenizer.chat_template = CHAT_TEMPLATE
+    if pad_with_eos and tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
 def byte_level_pre_tokenizer(pattern: str = GPT2_SPLIT_PATTERN) -> pre_tokenizers.PreTokenizer:
     """GPT-2's pre-tokenization in `tokenizers`: cut by `pattern`, then write each piece's bytes as text."""
     return pre_tokenizers.Sequence(

@@ -40,7 +40,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from transformers import (
-    AutoTokenizer,
     TrainingArguments,
     set_seed,
 )
@@ -53,6 +52,7 @@ from hf_scratch_gpt.finetune_defaults import (
     finetune_defaults,
     given_arguments,
 )
+from hf_scratch_gpt.hf_tokenizer import load_chat_tokenizer
 from hf_scratch_gpt.instruct_data import (
     InstructCollator,
     drop_too_long,
@@ -191,16 +191,9 @@ def main(args: list[str] | None = None) -> dict:
     }
 
     # 2. Tokenizer (our chat template unless it has one; EOS as padding) and model.
-    tokenizer = AutoTokenizer.from_pretrained(
-        model_args.tokenizer_name or model_args.model_name_or_path,
-        trust_remote_code=model_args.trust_remote_code,
+    tokenizer = load_chat_tokenizer(
+        model_args.tokenizer_name or model_args.model_name_or_path, model_args.trust_remote_code
     )
-    if tokenizer.chat_template is None:
-        from hf_scratch_gpt.hf_tokenizer import CHAT_TEMPLATE
-
-        tokenizer.chat_template = CHAT_TEMPLATE
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
     model = load_causal_lm(
         model_args.model_name_or_path, model_args.trust_remote_code, **model_args.config_kwargs()
     )

@@ -48,7 +48,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import AutoTokenizer, set_seed
+from transformers import set_seed
 
 try:
     from trl import DPOConfig
@@ -65,6 +65,7 @@ from hf_scratch_gpt.finetune_defaults import (
     finetune_defaults,
     given_arguments,
 )
+from hf_scratch_gpt.hf_tokenizer import load_chat_tokenizer
 from hf_scratch_gpt.instruct_eval import generate_responses, response_metrics
 from hf_scratch_gpt.lora import count_parameters, describe_lora, finish_lora, lora_config
 from hf_scratch_gpt.preference_data import answer_text, drop_identical_pairs, to_preference_pairs
@@ -161,16 +162,9 @@ def main(args: list[str] | None = None) -> dict:
     }
 
     # 2. Tokenizer (our chat template unless it has one; EOS as padding), policy model and frozen reference.
-    tokenizer = AutoTokenizer.from_pretrained(
-        model_args.tokenizer_name or model_args.model_name_or_path,
-        trust_remote_code=model_args.trust_remote_code,
+    tokenizer = load_chat_tokenizer(
+        model_args.tokenizer_name or model_args.model_name_or_path, model_args.trust_remote_code
     )
-    if tokenizer.chat_template is None:
-        from hf_scratch_gpt.hf_tokenizer import CHAT_TEMPLATE
-
-        tokenizer.chat_template = CHAT_TEMPLATE
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
     model = load_causal_lm(
         model_args.model_name_or_path, model_args.trust_remote_code, **model_args.config_kwargs()
     )

@@ -70,19 +70,14 @@ def preference_pairs(**metadata) -> dict[str, Dataset]:
 
 def _chat_tokenizer(metadata: dict):
     """The evaluated model's tokenizer (`pretrained` from --model_args), with our chat template if it has none."""
-    from transformers import AutoTokenizer
-
-    from hf_scratch_gpt.hf_tokenizer import CHAT_TEMPLATE
+    from hf_scratch_gpt.hf_tokenizer import load_chat_tokenizer
 
     name = metadata.get("tokenizer") or metadata.get("pretrained")
     if not isinstance(name, str):
         raise ValueError("task scratch_gpt_preference renders prompts with the model's tokenizer: pass "
                          "--model_args pretrained=PATH (a name, not a model object)")  # fmt: skip
     trust = str(metadata.get("trust_remote_code", False)).lower() == "true"
-    tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust)
-    if tokenizer.chat_template is None:
-        tokenizer.chat_template = CHAT_TEMPLATE
-    return tokenizer
+    return load_chat_tokenizer(name, trust, pad_with_eos=False)
 
 
 def labelled_texts(**metadata) -> dict[str, Dataset]:
