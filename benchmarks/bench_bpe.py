@@ -17,8 +17,8 @@ from pathlib import Path
 
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
-from hf_scratch_gpt.bpe import GPT2_SPLIT_PATTERN, train_bpe
-from hf_scratch_gpt.hf_tokenizer import byte_level_pre_tokenizer
+from scratch_tokenizer.bpe import GPT2_SPLIT_PATTERN, train_bpe
+from scratch_tokenizer.hf_tokenizer import byte_level_pre_tokenizer
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 DEFAULT_FILES = [DATA / "shakespeare_gutenberg_42works.txt", DATA / "kjv_bible.txt"]

@@ -25,9 +25,9 @@ import torch
 from machine import machine_line
 from transformers import ContinuousBatchingConfig, GenerationConfig
 
-from hf_scratch_gpt.configuration_scratch_gpt import ScratchGPTConfig
-from hf_scratch_gpt.convert import to_gpt2
-from hf_scratch_gpt.modeling_scratch_gpt import ScratchGPTForCausalLM
+from hf_scratch_gpt.model.configuration_scratch_gpt import ScratchGPTConfig
+from hf_scratch_gpt.model.gpt2 import to_gpt2
+from hf_scratch_gpt.model.modeling_scratch_gpt import ScratchGPTForCausalLM
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import torch
 from machine import machine_line
 from transformers import CompileConfig, GPT2Config, GPT2LMHeadModel
 
-from hf_scratch_gpt.convert import from_gpt2
+from hf_scratch_gpt.model.gpt2 import from_gpt2
 
 CONFIG = dict(
     n_layer=6, n_head=6, n_embd=384, n_positions=512, vocab_size=8192, bos_token_id=None, eos_token_id=None

@@ -29,7 +29,7 @@ from machine import machine_line
 from torch.profiler import ProfilerActivity, profile
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from hf_scratch_gpt.convert import from_gpt2
+from hf_scratch_gpt.model.gpt2 import from_gpt2
 
 SHAPE = dict(
     n_layer=6, n_head=6, n_embd=384, n_positions=256, vocab_size=8192, bos_token_id=0, eos_token_id=0

@@ -95,8 +95,8 @@ def tfidf_accuracies(splits) -> dict[str, float]:
 
 def load_splits(flags: list[str]):
     """The same train / test rows the recipe reads."""
-    from hf_scratch_gpt.classify_data import book_spam_split
-    from hf_scratch_gpt.data import load_local_file
+    from hf_scratch_gpt.data.classify import book_spam_split
+    from hf_scratch_gpt.data.loading import load_local_file
 
     if "--book_spam_split" in flags:
         return book_spam_split(flags[flags.index("--train_file") + 1])

@@ -1,7 +1,7 @@
 """Benchmark of recipes/finetune_preference.py: DPO on the book's preference data, full and LoRA side by side.
 
 Stages (recipe runs; stages 1-2 with explicit flags, so later changes of those recipes' defaults do not move the
-figures; stage 3 with the preference recipe's defaults for a small base, hf_scratch_gpt.finetune_defaults'
+figures; stage 3 with the preference recipe's defaults for a small base, hf_scratch_gpt.training.defaults'
 PREFERENCE_DEFAULTS: beta 0.3, learning rate 1e-4 full / 1e-3 LoRA, 2 epochs, batch 8, 5% warmup, the values
 this benchmark measured):
 

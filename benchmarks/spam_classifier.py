@@ -13,7 +13,7 @@ Finetuning (stage 2) on the book's balanced SMS spam split (1045 / 149 / 300 row
 
 1. `english_base` and `random_base` with this benchmark's fixed settings (`FINETUNE`: learning rate 2e-4,
    5 epochs, batch 16, dropout 0.1), the comparison of the two bases;
-2. `main_base` with no tuning flag at all: the recipe's defaults for that base (hf_scratch_gpt.finetune_defaults),
+2. `main_base` with no tuning flag at all: the recipe's defaults for that base (hf_scratch_gpt.training.defaults),
    the figure a user following the README gets.
 
 It prints mean, standard deviation and range of test accuracy per row, and the time taken. The earlier >= 97%

@@ -7,7 +7,7 @@ LoRA adapters (`--use_peft`). Reports accuracy and F1 on the train, validation a
 confusion matrices (confusion_matrix.json, the test split's as confusion_matrix.png) and every test prediction
 with its class probabilities (test_predictions.jsonl); the model card shows them.
 
-Learning rate, epochs, warmup and schedule default to values that fit the base (hf_scratch_gpt.finetune_defaults):
+Learning rate, epochs, warmup and schedule default to values that fit the base (hf_scratch_gpt.training.defaults):
 the project's small bases (under 50M parameters, pretrained for minutes) get a high learning rate and more epochs,
 GPT-2-sized bases the book's chapter 6 settings. Any of these flags you give wins; the run logs and records
 (all_results.json `finetune_defaults`, the model card) what was chosen and why.
@@ -40,14 +40,16 @@ from transformers import (
 )
 
 from hf_scratch_gpt import ScratchGPTForSequenceClassification
-from hf_scratch_gpt.classify_data import (
+from hf_scratch_gpt.data.arguments import DataArguments
+from hf_scratch_gpt.data.classify import (
     balance_classes,
     book_spam_split,
     encode_labels,
     label_names,
     tokenize_for_classification,
 )
-from hf_scratch_gpt.classify_eval import (
+from hf_scratch_gpt.data.loading import carve_splits, limit_samples, load_raw_datasets, require_columns
+from hf_scratch_gpt.evaluation.classification import (
     PREDICTIONS_FILE,
     classification_metrics,
     confusion_matrix,
@@ -56,23 +58,21 @@ from hf_scratch_gpt.classify_eval import (
     write_confusion_matrices,
     write_predictions,
 )
-from hf_scratch_gpt.data import carve_splits, limit_samples, load_raw_datasets, require_columns
-from hf_scratch_gpt.finetune_defaults import (
-    apply_finetune_defaults,
-    defaults_help,
-    finetune_defaults,
-    given_arguments,
-)
-from hf_scratch_gpt.lora import apply_lora, count_parameters, describe_lora, finish_lora
-from hf_scratch_gpt.recipe_args import (
-    DataArguments,
+from hf_scratch_gpt.training.arguments import (
     LoraArguments,
     ModelArguments,
     RunArguments,
     parse_recipe_args,
     setup_logging,
 )
-from hf_scratch_gpt.reporting import (
+from hf_scratch_gpt.training.defaults import (
+    apply_finetune_defaults,
+    defaults_help,
+    finetune_defaults,
+    given_arguments,
+)
+from hf_scratch_gpt.training.lora import apply_lora, count_parameters, describe_lora, finish_lora
+from hf_scratch_gpt.training.reporting import (
     CONFUSION_PLOT,
     LOSS_PLOT,
     CardInfo,
@@ -81,13 +81,13 @@ from hf_scratch_gpt.reporting import (
     save_loss_plot,
     write_model_card,
 )
-from hf_scratch_gpt.run_folder import prepare_output_dir, save_final_model
-from hf_scratch_gpt.training import RecipeTrainer
+from hf_scratch_gpt.training.run import prepare_output_dir, save_final_model
+from hf_scratch_gpt.training.trainer import RecipeTrainer
 
 logger = logging.getLogger("finetune_classifier")
 
 TRAINABLE_LAYERS = ("all", "last_block", "head")
-# Learning rate, epochs, warmup, schedule and batch size are chosen from the base (hf_scratch_gpt.finetune_defaults).
+# Learning rate, epochs, warmup, schedule and batch size are chosen from the base (hf_scratch_gpt.training.defaults).
 DEFAULTS = {
     "output_dir": "outputs/classifier",
     "per_device_eval_batch_size": 32,
@@ -352,7 +352,7 @@ def load_classifier(model_args: ModelArguments, label_list: list[str], pad_token
     path = model_args.model_name_or_path
     config = AutoConfig.from_pretrained(path, trust_remote_code=model_args.trust_remote_code)
     if config.model_type == "gpt2":
-        from hf_scratch_gpt.convert import from_gpt2
+        from hf_scratch_gpt.model.gpt2 import from_gpt2
 
         causal = from_gpt2(path)
         for key, value in label_config.items():

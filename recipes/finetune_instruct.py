@@ -5,17 +5,17 @@ tokenizer's chat template, and trains with the prompt tokens labelled -100, so o
 with the EOS token, so generation stops) are learned. Full finetuning, or LoRA with `--use_peft`
 (`--merge_adapter` saves a plain merged model). Reports the validation loss on response tokens, writes greedy
 responses to the held-out test instructions to generated_responses.json and scores them
-(hf_scratch_gpt.instruct_eval): exact match, ROUGE-L, EOS rate, response length and the share of the most common
+(hf_scratch_gpt.evaluation.instruction): exact match, ROUGE-L, EOS rate, response length and the share of the most common
 response, in all_results.json (`test_*`) and the model card; `--judge_model NAME_OR_PATH` adds the book's
 LLM-as-judge score (0-100).
 
-With no data flags it trains on the built-in instruction task set (hf_scratch_gpt.instruct_tasks: computable
+With no data flags it trains on the built-in instruction task set (hf_scratch_gpt.data.instruct_tasks: computable
 answers, 16,000 train / 200 validation / 200 test records), the second command of the README's flow:
 
     python recipes/finetune_instruct.py --model_name_or_path outputs/pretrain
 
 Learning rate, epochs, warmup, schedule and batch size default to values chosen from the base (its size and what
-its pretraining recorded; see hf_scratch_gpt.finetune_defaults and the paragraph at the end of this help): a small
+its pretraining recorded; see hf_scratch_gpt.training.defaults and the paragraph at the end of this help): a small
 project base gets its own pretraining learning rate (2e-3 for recipes/pretrain.py's) for 10 epochs in batches of
 32, a GPT-2-sized one the book's 5e-5 for 2 epochs in batches of 8. Any flag you give wins.
 
@@ -44,33 +44,25 @@ from transformers import (
     set_seed,
 )
 
-from hf_scratch_gpt.convert import load_causal_lm
-from hf_scratch_gpt.data import carve_splits, limit_samples, load_raw_datasets
-from hf_scratch_gpt.finetune_defaults import (
-    apply_finetune_defaults,
-    defaults_help,
-    finetune_defaults,
-    given_arguments,
-)
-from hf_scratch_gpt.hf_tokenizer import load_chat_tokenizer
-from hf_scratch_gpt.instruct_data import (
+from hf_scratch_gpt.data.arguments import DataArguments
+from hf_scratch_gpt.data.instruct import (
     InstructCollator,
     drop_too_long,
     prompt_and_reference,
     to_messages,
     tokenize_function,
 )
-from hf_scratch_gpt.instruct_eval import (
+from hf_scratch_gpt.data.instruct_tasks import DEFAULT_FAMILIES, TASK_FAMILIES, instruct_task_splits
+from hf_scratch_gpt.data.loading import carve_splits, limit_samples, load_raw_datasets
+from hf_scratch_gpt.evaluation.instruction import (
     JudgeLoadError,
     generate_responses,
     judge_metrics,
     judge_responses,
     response_metrics,
 )
-from hf_scratch_gpt.instruct_tasks import DEFAULT_FAMILIES, TASK_FAMILIES, instruct_task_splits
-from hf_scratch_gpt.lora import apply_lora, count_parameters, describe_lora, finish_lora
-from hf_scratch_gpt.recipe_args import (
-    DataArguments,
+from hf_scratch_gpt.model.gpt2 import load_causal_lm
+from hf_scratch_gpt.training.arguments import (
     LoraArguments,
     ModelArguments,
     ResponseArguments,
@@ -78,13 +70,27 @@ from hf_scratch_gpt.recipe_args import (
     parse_recipe_args,
     setup_logging,
 )
-from hf_scratch_gpt.reporting import LOSS_PLOT, CardInfo, push_output_dir, save_loss_plot, write_model_card
-from hf_scratch_gpt.run_folder import prepare_output_dir, save_final_model
-from hf_scratch_gpt.training import RecipeTrainer
+from hf_scratch_gpt.training.defaults import (
+    apply_finetune_defaults,
+    defaults_help,
+    finetune_defaults,
+    given_arguments,
+)
+from hf_scratch_gpt.training.lora import apply_lora, count_parameters, describe_lora, finish_lora
+from hf_scratch_gpt.training.reporting import (
+    LOSS_PLOT,
+    CardInfo,
+    push_output_dir,
+    save_loss_plot,
+    write_model_card,
+)
+from hf_scratch_gpt.training.run import prepare_output_dir, save_final_model
+from hf_scratch_gpt.training.trainer import RecipeTrainer
+from scratch_tokenizer.hf_tokenizer import load_chat_tokenizer
 
 logger = logging.getLogger("finetune_instruct")
 
-# Learning rate, epochs, warmup and schedule are chosen from the base (hf_scratch_gpt.finetune_defaults).
+# Learning rate, epochs, warmup and schedule are chosen from the base (hf_scratch_gpt.training.defaults).
 DEFAULTS = {
     "output_dir": "outputs/instruct",
     "per_device_eval_batch_size": 8,
@@ -148,7 +154,7 @@ ARGUMENT_TYPES = (
     RunArguments,
     TrainingArguments,
 )
-BUILTIN_DATA = "the built-in instruction task set (hf_scratch_gpt.instruct_tasks)"
+BUILTIN_DATA = "the built-in instruction task set (hf_scratch_gpt.data.instruct_tasks)"
 
 
 def main(args: list[str] | None = None) -> dict:

@@ -8,13 +8,13 @@ beta * (log pi(answer|prompt) - log ref(answer|prompt)) ranks the chosen answer 
 frozen reference: a copy of the starting model, or with `--use_peft` the same model with its LoRA adapters
 disabled.
 
-Reports on the held-out test pairs, before and after training (hf_scratch_gpt.preference_metrics):
+Reports on the held-out test pairs, before and after training (hf_scratch_gpt.evaluation.preference):
 - after: the share of pairs whose DPO reward ranks chosen above rejected (test_reward_accuracy) and the mean
   reward margin. Before training the policy equals the reference, so every reward is 0: "before" is instead the
   starting model's own likelihood ranking, the share of pairs with log p(chosen) > log p(rejected)
   (before_likelihood_accuracy), reported after training too (test_likelihood_accuracy);
 - greedy responses to the test prompts, before and after, scored against the chosen answers
-  (hf_scratch_gpt.instruct_eval: exact match, ROUGE-L, EOS rate, length, most common response share).
+  (hf_scratch_gpt.evaluation.instruction: exact match, ROUGE-L, EOS rate, length, most common response share).
 The model card shows both as a before / after table; the answers are in generated_responses.json.
 
 The book's data and split (85% train / 10% test / 5% validation, in file order), from an instruction-finetuned
@@ -28,7 +28,7 @@ model:
         --merge_adapter --output_dir outputs/dpo-lora
 
 --beta, learning rate, epochs, warmup, schedule and batch size default to values chosen from the base (see
-hf_scratch_gpt.finetune_defaults and the paragraph at the end of this help): a small project base gets beta 0.3,
+hf_scratch_gpt.training.defaults and the paragraph at the end of this help): a small project base gets beta 0.3,
 learning rate 1e-4 (1e-3 with --use_peft) for 2 epochs in batches of 8, the values with which
 benchmarks/dpo_preference.py measured 0.81 full / 0.80 LoRA held-out preference accuracy; a GPT-2-sized base the
 book's chapter 7 DPO, beta 0.1 and learning rate 5e-6 (5e-5 with LoRA) for 1 epoch. Any flag you give wins.
@@ -57,22 +57,13 @@ except ImportError as error:  # TRL is an optional extra of the package
         "recipes/finetune_preference.py needs TRL: pip install -e '.[trl]' (or pip install 'hf_scratch_gpt[trl]')"
     ) from error
 
-from hf_scratch_gpt.convert import load_causal_lm
-from hf_scratch_gpt.data import carve_splits, limit_samples, load_raw_datasets
-from hf_scratch_gpt.finetune_defaults import (
-    apply_finetune_defaults,
-    defaults_help,
-    finetune_defaults,
-    given_arguments,
-)
-from hf_scratch_gpt.hf_tokenizer import load_chat_tokenizer
-from hf_scratch_gpt.instruct_eval import generate_responses, response_metrics
-from hf_scratch_gpt.lora import count_parameters, describe_lora, finish_lora, lora_config
-from hf_scratch_gpt.preference_data import answer_text, drop_identical_pairs, to_preference_pairs
-from hf_scratch_gpt.preference_metrics import likelihood_accuracy, pair_logps, preference_metrics
-from hf_scratch_gpt.preference_training import PreferenceTrainer
-from hf_scratch_gpt.recipe_args import (
-    DataArguments,
+from hf_scratch_gpt.data.arguments import DataArguments
+from hf_scratch_gpt.data.loading import carve_splits, limit_samples, load_raw_datasets
+from hf_scratch_gpt.data.preference import answer_text, drop_identical_pairs, to_preference_pairs
+from hf_scratch_gpt.evaluation.instruction import generate_responses, response_metrics
+from hf_scratch_gpt.evaluation.preference import likelihood_accuracy, pair_logps, preference_metrics
+from hf_scratch_gpt.model.gpt2 import load_causal_lm
+from hf_scratch_gpt.training.arguments import (
     LoraArguments,
     ModelArguments,
     ResponseArguments,
@@ -80,13 +71,28 @@ from hf_scratch_gpt.recipe_args import (
     parse_recipe_args,
     setup_logging,
 )
-from hf_scratch_gpt.reporting import LOSS_PLOT, CardInfo, push_output_dir, save_loss_plot, write_model_card
-from hf_scratch_gpt.run_folder import prepare_output_dir, save_final_model
+from hf_scratch_gpt.training.defaults import (
+    apply_finetune_defaults,
+    defaults_help,
+    finetune_defaults,
+    given_arguments,
+)
+from hf_scratch_gpt.training.lora import count_parameters, describe_lora, finish_lora, lora_config
+from hf_scratch_gpt.training.preference_trainer import PreferenceTrainer
+from hf_scratch_gpt.training.reporting import (
+    LOSS_PLOT,
+    CardInfo,
+    push_output_dir,
+    save_loss_plot,
+    write_model_card,
+)
+from hf_scratch_gpt.training.run import prepare_output_dir, save_final_model
+from scratch_tokenizer.hf_tokenizer import load_chat_tokenizer
 
 logger = logging.getLogger("finetune_preference")
 
 # --beta, learning rate, epochs, warmup, schedule and batch size are chosen from the base
-# (hf_scratch_gpt.finetune_defaults).
+# (hf_scratch_gpt.training.defaults).
 DEFAULTS = {
     "output_dir": "outputs/dpo",
     "max_new_tokens": 128,

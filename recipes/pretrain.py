@@ -45,24 +45,31 @@ from transformers import (
 )
 
 from hf_scratch_gpt import ScratchGPTConfig, ScratchGPTForCausalLM
-from hf_scratch_gpt.data import limit_samples, load_raw_datasets, require_columns, split_off, text_to_dataset
-from hf_scratch_gpt.lm_data import pack_function, text_units, tokenize_function
-from hf_scratch_gpt.lora import count_parameters
-from hf_scratch_gpt.presets import parse_config_overrides, preset_config_kwargs
-from hf_scratch_gpt.recipe_args import (
-    DataArguments,
-    ModelArguments,
-    RunArguments,
-    parse_recipe_args,
-    setup_logging,
+from hf_scratch_gpt.data.arguments import DataArguments
+from hf_scratch_gpt.data.lm import pack_function, text_units, tokenize_function
+from hf_scratch_gpt.data.loading import (
+    limit_samples,
+    load_raw_datasets,
+    require_columns,
+    split_off,
+    text_to_dataset,
 )
-from hf_scratch_gpt.reporting import LOSS_PLOT, CardInfo, push_output_dir, save_loss_plot, write_model_card
-from hf_scratch_gpt.run_folder import clear_saved_model, prepare_output_dir
-from hf_scratch_gpt.training import RecipeTrainer
+from hf_scratch_gpt.model.presets import parse_config_overrides, preset_config_kwargs
+from hf_scratch_gpt.training.arguments import ModelArguments, RunArguments, parse_recipe_args, setup_logging
+from hf_scratch_gpt.training.lora import count_parameters
+from hf_scratch_gpt.training.reporting import (
+    LOSS_PLOT,
+    CardInfo,
+    push_output_dir,
+    save_loss_plot,
+    write_model_card,
+)
+from hf_scratch_gpt.training.run import clear_saved_model, prepare_output_dir
+from hf_scratch_gpt.training.trainer import RecipeTrainer
 
 logger = logging.getLogger("pretrain")
 
-DEFAULT_CORPUS = "the built-in default corpus (Python's pydoc help texts, hf_scratch_gpt.default_corpus)"
+DEFAULT_CORPUS = "the built-in default corpus (Python's pydoc help texts, scratch_tokenizer.default_corpus)"
 
 # CPU-friendly defaults for a few-M-parameter model; any flag or config-file value replaces them.
 DEFAULTS = {
@@ -128,7 +135,7 @@ def main(args: list[str] | None = None) -> dict:
     if has_data:
         raw = load_raw_datasets(data_args)
     else:
-        from hf_scratch_gpt.default_corpus import default_corpus_text
+        from scratch_tokenizer.default_corpus import default_corpus_text
 
         raw = DatasetDict({"train": text_to_dataset(default_corpus_text(), data_args.text_column_name)})
     if "validation" not in raw:
@@ -172,7 +179,7 @@ def main(args: list[str] | None = None) -> dict:
     else:
         tokenizer = None
         if PartialState().is_main_process:
-            from hf_scratch_gpt.train_tokenizer import train_tokenizer
+            from scratch_tokenizer.train import train_tokenizer
 
             logger.info(
                 "training a byte-level BPE tokenizer (vocab %d) on the training split",
@@ -278,7 +285,7 @@ def main(args: list[str] | None = None) -> dict:
         "validation_bytes": units.n_bytes,
         "tokenizer_seconds": round(tokenizer_seconds, 2),
         "global_step": trainer.state.global_step,
-        # What finetuning defaults read back (hf_scratch_gpt.finetune_defaults): how long this base trained.
+        # What finetuning defaults read back (hf_scratch_gpt.training.defaults): how long this base trained.
         "learning_rate": training_args.learning_rate,
         "train_tokens_seen": trainer.state.global_step
         * training_args.per_device_train_batch_size

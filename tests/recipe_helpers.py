@@ -22,7 +22,7 @@ def load_recipe(name: str):
 
 def ascii_text(n_chars: int) -> str:
     """Real English prose (Python's help texts), ASCII only, about `n_chars` long, ending at a line break."""
-    from hf_scratch_gpt.default_corpus import default_corpus_text
+    from scratch_tokenizer.default_corpus import default_corpus_text
 
     text = default_corpus_text().encode("ascii", errors="ignore").decode("ascii")
     cut = text.rfind("\n", 0, n_chars)
@@ -32,7 +32,7 @@ def ascii_text(n_chars: int) -> str:
 def make_checkpoint(folder: Path, text: str, vocab_size: int = 300, n_positions: int = 64) -> Path:
     """Train a small tokenizer on `text` and save it with a tiny random ScratchGPTForCausalLM."""
     from hf_scratch_gpt import ScratchGPTConfig, ScratchGPTForCausalLM
-    from hf_scratch_gpt.train_tokenizer import train_tokenizer
+    from scratch_tokenizer.train import train_tokenizer
 
     tokenizer = train_tokenizer(texts=[text], vocab_size=vocab_size, show_progress=False)
     config = ScratchGPTConfig(

@@ -18,8 +18,8 @@ from types import SimpleNamespace
 import torch
 
 from hf_scratch_gpt import ScratchGPTConfig, ScratchGPTForCausalLM, ScratchGPTForSequenceClassification
-from hf_scratch_gpt.default_corpus import default_corpus_text
-from hf_scratch_gpt.train_tokenizer import train_tokenizer
+from scratch_tokenizer.default_corpus import default_corpus_text
+from scratch_tokenizer.train import train_tokenizer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APP_PATH = REPO_ROOT / "space" / "app.py"

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
 from transformers import GPT2TokenizerFast
 
-from hf_scratch_gpt import bpe as bpe_module
-from hf_scratch_gpt.bpe import (
+from scratch_tokenizer import bpe as bpe_module
+from scratch_tokenizer.bpe import (
     GPT2_SPLIT_PATTERN,
     ByteLevelBPE,
     bytes_to_unicode,
@@ -22,7 +22,7 @@ from hf_scratch_gpt.bpe import (
     learn_merges,
     train_bpe,
 )
-from hf_scratch_gpt.default_corpus import default_corpus_documents
+from scratch_tokenizer.default_corpus import default_corpus_documents
 
 EOT = "<|endoftext|>"
 # From ../shared/data/README.md (tiktoken "gpt2" gives the same ids).

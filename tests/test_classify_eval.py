@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hf_scratch_gpt.classify_eval import (
+from hf_scratch_gpt.evaluation.classification import (
     classification_metrics,
     confusion_matrix,
     results_table,
     write_confusion_matrices,
     write_predictions,
 )
-from hf_scratch_gpt.reporting import save_confusion_plot
+from hf_scratch_gpt.training.reporting import save_confusion_plot
 
 
 def test_confusion_matrix_by_hand():
@@ -83,7 +83,8 @@ def test_results_table_rows():
 def test_docstring_examples():
     import doctest
 
-    from hf_scratch_gpt import classify_eval, text_files
+    from hf_scratch_gpt.evaluation import classification as classify_eval
+    from scratch_tokenizer import text_files
 
     for module in (classify_eval, text_files):
         assert doctest.testmod(module).failed == 0, module.__name__

@@ -14,9 +14,10 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from hf_scratch_gpt.configuration_scratch_gpt import ScratchGPTConfig
-from hf_scratch_gpt.convert import from_gpt2, main, to_gpt2
-from hf_scratch_gpt.modeling_scratch_gpt import ScratchGPTForCausalLM
+from hf_scratch_gpt.convert import main
+from hf_scratch_gpt.model.configuration_scratch_gpt import ScratchGPTConfig
+from hf_scratch_gpt.model.gpt2 import from_gpt2, to_gpt2
+from hf_scratch_gpt.model.modeling_scratch_gpt import ScratchGPTForCausalLM
 
 # (n_layer, n_head, n_embd, n_inner, vocab_size, n_positions, batch, length): random small GPT-2 shapes
 SHAPES = [

@@ -7,15 +7,16 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel, TrainingArguments
 
 from hf_scratch_gpt import ScratchGPTConfig, ScratchGPTForCausalLM
-from hf_scratch_gpt.finetune_defaults import (
+from hf_scratch_gpt.data.arguments import DataArguments
+from hf_scratch_gpt.model.presets import preset_config_kwargs
+from hf_scratch_gpt.training.arguments import ModelArguments, RunArguments
+from hf_scratch_gpt.training.defaults import (
     apply_finetune_defaults,
     count_config_parameters,
     defaults_help,
     finetune_defaults,
     given_arguments,
 )
-from hf_scratch_gpt.presets import preset_config_kwargs
-from hf_scratch_gpt.recipe_args import DataArguments, ModelArguments, RunArguments
 
 ARGUMENT_TYPES = (ModelArguments, DataArguments, RunArguments, TrainingArguments)
 MINI = ScratchGPTConfig(**preset_config_kwargs("mini"), vocab_size=4096)  # the main job's base shape

@@ -14,7 +14,7 @@ import torch
 import transformers.modeling_flash_attention_utils as flash_utils
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from hf_scratch_gpt.convert import from_gpt2
+from hf_scratch_gpt.model.gpt2 import from_gpt2
 
 VOCAB = 97
 

@@ -18,9 +18,9 @@ from transformers import (
     TextIteratorStreamer,
 )
 
-from hf_scratch_gpt.configuration_scratch_gpt import ScratchGPTConfig
-from hf_scratch_gpt.convert import from_gpt2
-from hf_scratch_gpt.modeling_scratch_gpt import ScratchGPTForCausalLM
+from hf_scratch_gpt.model.configuration_scratch_gpt import ScratchGPTConfig
+from hf_scratch_gpt.model.gpt2 import from_gpt2
+from hf_scratch_gpt.model.modeling_scratch_gpt import ScratchGPTForCausalLM
 
 VOCAB = 97
 

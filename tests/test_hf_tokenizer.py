@@ -17,10 +17,10 @@ from test_bpe import GPT2_IDS, GPT2_TEXT
 from tokenizers import Regex, pre_tokenizers
 from transformers import GPT2TokenizerFast
 
-from hf_scratch_gpt import hf_tokenizer as hf_tokenizer_module
-from hf_scratch_gpt.bpe import GPT2_SPLIT_PATTERN, ByteLevelBPE, replace_surrogates, train_bpe
-from hf_scratch_gpt.default_corpus import default_corpus_documents
-from hf_scratch_gpt.hf_tokenizer import CHAT_TEMPLATE, to_hf_tokenizer
+from scratch_tokenizer import hf_tokenizer as hf_tokenizer_module
+from scratch_tokenizer.bpe import GPT2_SPLIT_PATTERN, ByteLevelBPE, replace_surrogates, train_bpe
+from scratch_tokenizer.default_corpus import default_corpus_documents
+from scratch_tokenizer.hf_tokenizer import CHAT_TEMPLATE, to_hf_tokenizer
 
 EOT = "<|endoftext|>"
 TEXTS = [

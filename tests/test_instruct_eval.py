@@ -8,7 +8,7 @@ from recipe_helpers import ascii_text, make_checkpoint
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import hf_scratch_gpt  # noqa: F401  (registers the Auto classes)
-from hf_scratch_gpt.instruct_eval import (
+from hf_scratch_gpt.evaluation.instruction import (
     JudgeLoadError,
     Response,
     generate_responses,

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from hf_scratch_gpt.instruct_tasks import (
+from hf_scratch_gpt.data.instruct_tasks import (
     DEFAULT_FAMILIES,
     TASK_FAMILIES,
     WORDS,

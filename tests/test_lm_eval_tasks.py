@@ -9,8 +9,8 @@ from recipe_helpers import FAST_ARGS, ascii_text, labelled_rows, load_recipe, pr
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import hf_scratch_gpt  # noqa: F401  (registers the Auto classes)
-from hf_scratch_gpt.lm_eval_tasks import TASK_NAMES, TASKS_DIR, local_files
-from hf_scratch_gpt.preference_metrics import PairLogps, answers_logps, likelihood_accuracy
+from hf_scratch_gpt.evaluation.lm_eval_tasks import TASK_NAMES, TASKS_DIR, local_files
+from hf_scratch_gpt.evaluation.preference import PairLogps, answers_logps, likelihood_accuracy
 
 lm_eval = pytest.importorskip("lm_eval", reason="needs the lm-eval extra: pip install -e '.[lm-eval]'")
 

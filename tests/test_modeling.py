@@ -18,9 +18,9 @@ from transformers import (
 )
 
 import hf_scratch_gpt  # noqa: F401  (registers the Auto classes)
-from hf_scratch_gpt.configuration_scratch_gpt import ScratchGPTConfig
-from hf_scratch_gpt.convert import SHARED_CONFIG_FIELDS, from_gpt2
-from hf_scratch_gpt.modeling_scratch_gpt import (
+from hf_scratch_gpt.model.configuration_scratch_gpt import ScratchGPTConfig
+from hf_scratch_gpt.model.gpt2 import SHARED_CONFIG_FIELDS, from_gpt2
+from hf_scratch_gpt.model.modeling_scratch_gpt import (
     ScratchGPTForCausalLM,
     ScratchGPTForSequenceClassification,
     ScratchGPTModel,

@@ -4,8 +4,11 @@ import pytest
 import torch
 from peft import LoraConfig, PeftModel, TaskType, get_peft_model
 
-from hf_scratch_gpt.configuration_scratch_gpt import ScratchGPTConfig
-from hf_scratch_gpt.modeling_scratch_gpt import ScratchGPTForCausalLM, ScratchGPTForSequenceClassification
+from hf_scratch_gpt.model.configuration_scratch_gpt import ScratchGPTConfig
+from hf_scratch_gpt.model.modeling_scratch_gpt import (
+    ScratchGPTForCausalLM,
+    ScratchGPTForSequenceClassification,
+)
 
 TARGETS = ["c_attn", "c_proj", "c_fc"]
 
@@ -99,8 +102,8 @@ def test_each_target_module_name_exists(target):
 def test_lora_modules_to_save_trains_the_layernorms_in_full(tmp_path):
     """`--lora_modules_to_save ln_1 ln_2 ln_f`: the LayerNorms train beside the adapters, merge into the plain model
     and travel in the saved adapter; everything else stays frozen."""
-    from hf_scratch_gpt.lora import apply_lora, finish_lora
-    from hf_scratch_gpt.recipe_args import LoraArguments
+    from hf_scratch_gpt.training.arguments import LoraArguments
+    from hf_scratch_gpt.training.lora import apply_lora, finish_lora
 
     torch.manual_seed(0)
     base = ScratchGPTForCausalLM(tiny_config())
@@ -143,8 +146,8 @@ def test_lora_modules_to_save_trains_the_layernorms_in_full(tmp_path):
 
 
 def test_lora_modules_to_save_unknown_name_is_a_clear_error():
-    from hf_scratch_gpt.lora import apply_lora
-    from hf_scratch_gpt.recipe_args import LoraArguments
+    from hf_scratch_gpt.training.arguments import LoraArguments
+    from hf_scratch_gpt.training.lora import apply_lora
 
     args = LoraArguments(use_peft=True, lora_modules_to_save=["layernorm"])
     with pytest.raises(
@@ -154,8 +157,8 @@ def test_lora_modules_to_save_unknown_name_is_a_clear_error():
 
 
 def test_lora_modules_to_save_keeps_the_classification_head_trainable():
-    from hf_scratch_gpt.lora import apply_lora
-    from hf_scratch_gpt.recipe_args import LoraArguments
+    from hf_scratch_gpt.training.arguments import LoraArguments
+    from hf_scratch_gpt.training.lora import apply_lora
 
     base = ScratchGPTForSequenceClassification(tiny_config(num_labels=2, pad_token_id=0))
     args = LoraArguments(use_peft=True, lora_r=4, lora_modules_to_save=["ln_f"])

@@ -5,10 +5,11 @@ import json
 import pytest
 from transformers import TrainingArguments
 
-from hf_scratch_gpt.presets import MODEL_PRESETS, parse_config_overrides, preset_config_kwargs
-from hf_scratch_gpt.recipe_args import DataArguments, RunArguments, parse_recipe_args
-from hf_scratch_gpt.reporting import is_hub_id, push_output_dir, save_loss_plot
-from hf_scratch_gpt.run_folder import SAVED_MODEL_FILES, clear_saved_model, prepare_output_dir
+from hf_scratch_gpt.data.arguments import DataArguments
+from hf_scratch_gpt.model.presets import MODEL_PRESETS, parse_config_overrides, preset_config_kwargs
+from hf_scratch_gpt.training.arguments import RunArguments, parse_recipe_args
+from hf_scratch_gpt.training.reporting import is_hub_id, push_output_dir, save_loss_plot
+from hf_scratch_gpt.training.run import SAVED_MODEL_FILES, clear_saved_model, prepare_output_dir
 
 
 def test_config_overrides_are_typed():

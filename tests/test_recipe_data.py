@@ -6,15 +6,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from recipe_helpers import ascii_text
 
-from hf_scratch_gpt.classify_data import balance_classes, encode_labels, label_names
-from hf_scratch_gpt.data import carve_splits, load_local_file, read_tab_separated, split_off
-from hf_scratch_gpt.lm_data import TextUnits, pack_function, text_units, token_char_counts, tokenize_function
-from hf_scratch_gpt.text_files import require_utf8
+from hf_scratch_gpt.data.classify import balance_classes, encode_labels, label_names
+from hf_scratch_gpt.data.lm import TextUnits, pack_function, text_units, token_char_counts, tokenize_function
+from hf_scratch_gpt.data.loading import carve_splits, load_local_file, read_tab_separated, split_off
+from scratch_tokenizer.text_files import require_utf8
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from hf_scratch_gpt.train_tokenizer import train_tokenizer
+    from scratch_tokenizer.train import train_tokenizer
 
     return train_tokenizer(
         texts=[ascii_text(20_000), "héllo wörld 😀 한국어 naïve café"], vocab_size=320, show_progress=False

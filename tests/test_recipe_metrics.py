@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score
 
-from hf_scratch_gpt.lm_data import TextUnits
-from hf_scratch_gpt.lm_metrics import language_model_metrics
-from hf_scratch_gpt.metrics import load_metric
-from hf_scratch_gpt.training import TimeBudget, TimeBudgetCallback, time_lr_factor
+from hf_scratch_gpt.data.lm import TextUnits
+from hf_scratch_gpt.evaluation.metrics import load_metric
+from hf_scratch_gpt.training.lm_metrics import language_model_metrics
+from hf_scratch_gpt.training.trainer import TimeBudget, TimeBudgetCallback, time_lr_factor
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 import pytest
 from recipe_helpers import FAST_ARGS, ascii_text, labelled_rows, load_recipe, make_checkpoint
 
-from hf_scratch_gpt.recipe_args import ModelArguments
+from hf_scratch_gpt.training.arguments import ModelArguments
 
 RECIPES = ("pretrain", "finetune_classifier", "finetune_instruct")
 

@@ -11,8 +11,8 @@ from safetensors.torch import load_file
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, GPT2Config
 
 from hf_scratch_gpt import ScratchGPTConfig  # also registers the Auto classes
-from hf_scratch_gpt.classify_data import book_spam_split
-from hf_scratch_gpt.finetune_defaults import CLASSIFY_DEFAULTS, PRETRAIN_LR_FRACTION, finetune_defaults
+from hf_scratch_gpt.data.classify import book_spam_split
+from hf_scratch_gpt.training.defaults import CLASSIFY_DEFAULTS, PRETRAIN_LR_FRACTION, finetune_defaults
 
 classifier = load_recipe("finetune_classifier")
 

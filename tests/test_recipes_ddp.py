@@ -79,7 +79,7 @@ def test_shipped_accelerate_configs_parse():
         config = load_config_from_file(str(CONFIGS / name))
         assert (config.distributed_type.value, config.num_processes) == (kind, processes), name
     fsdp = load_config_from_file(str(CONFIGS / "fsdp.yaml")).fsdp_config
-    from hf_scratch_gpt.modeling_scratch_gpt import ScratchGPTPreTrainedModel
+    from hf_scratch_gpt.model.modeling_scratch_gpt import ScratchGPTPreTrainedModel
 
     assert fsdp["fsdp_transformer_layer_cls_to_wrap"] in ScratchGPTPreTrainedModel._no_split_modules
 
@@ -91,7 +91,7 @@ def test_end_run_destroys_the_process_group(tmp_path):
     from transformers import TrainingArguments
 
     from hf_scratch_gpt import ScratchGPTConfig, ScratchGPTForCausalLM
-    from hf_scratch_gpt.training import RecipeTrainer
+    from hf_scratch_gpt.training.trainer import RecipeTrainer
 
     config = ScratchGPTConfig(vocab_size=10, n_positions=8, n_embd=8, n_layer=1, n_head=1)
     args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none")

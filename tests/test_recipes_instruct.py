@@ -11,7 +11,7 @@ from recipe_helpers import FAST_ARGS, ascii_text, instruction_records, load_reci
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
 import hf_scratch_gpt  # noqa: F401  (registers the Auto classes)
-from hf_scratch_gpt.instruct_data import (
+from hf_scratch_gpt.data.instruct import (
     IGNORE_INDEX,
     InstructCollator,
     alpaca_to_messages,
@@ -232,7 +232,7 @@ def builtin_run(checkpoint, output_dir, *extra):
 
 
 def test_builtin_task_set_and_defaults_from_the_base(checkpoint, tmp_path):
-    from hf_scratch_gpt.instruct_tasks import instruct_task_splits
+    from hf_scratch_gpt.data.instruct_tasks import instruct_task_splits
 
     metrics = builtin_run(checkpoint, tmp_path / "o")
     # no --learning_rate / --num_train_epochs given: a small base without a pretraining record gets 1e-3, 10 epochs

@@ -20,13 +20,13 @@ from recipe_helpers import (
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import hf_scratch_gpt  # noqa: F401  (registers the Auto classes)
-from hf_scratch_gpt.preference_data import (
+from hf_scratch_gpt.data.preference import (
     drop_identical_pairs,
     prompt_budget,
     to_preference_pairs,
     truncate_prompts_left,
 )
-from hf_scratch_gpt.preference_metrics import PairLogps, answer_logps, pair_logps, preference_metrics
+from hf_scratch_gpt.evaluation.preference import PairLogps, answer_logps, pair_logps, preference_metrics
 
 pytest.importorskip("trl", reason="preference tuning needs the trl extra: pip install -e '.[trl]'")
 preference = load_recipe("finetune_preference")
@@ -199,8 +199,8 @@ def test_full_dpo_end_to_end(checkpoint, data_file, tmp_path):
     # ours (saved policy vs the untouched checkpoint as reference). One batch, so TRL's batch mean is the mean.
     from trl import DPOConfig
 
-    from hf_scratch_gpt.preference_data import drop_identical_pairs
-    from hf_scratch_gpt.preference_training import PreferenceTrainer
+    from hf_scratch_gpt.data.preference import drop_identical_pairs
+    from hf_scratch_gpt.training.preference_trainer import PreferenceTrainer
 
     pairs = to_preference_pairs(Dataset.from_list(preference_records(40)[34:38]))
     args = DPOConfig(output_dir=str(tmp_path / "check"), beta=0.5, max_length=64, per_device_eval_batch_size=8,
@@ -232,7 +232,7 @@ def test_lora_dpo_end_to_end_merged(checkpoint, data_file, tmp_path):
 def test_decoding_flags_are_saved_and_used_before_and_after(checkpoint, data_file, tmp_path):
     """The shared decoding flags (ResponseArguments): saved in generation_config.json, and the "before" answers
     come from the starting model with those same settings, not with whatever its own generation_config says."""
-    from hf_scratch_gpt.instruct_eval import generate_responses
+    from hf_scratch_gpt.evaluation.instruction import generate_responses
 
     output_dir = tmp_path / "dpo"
     settings = {"no_repeat_ngram_size": 2, "repetition_penalty": 1.3}

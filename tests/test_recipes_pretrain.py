@@ -202,7 +202,7 @@ def test_time_budget_schedule_follows_the_clock(tmp_path):
     from transformers import TrainingArguments
 
     from hf_scratch_gpt import ScratchGPTConfig, ScratchGPTForCausalLM
-    from hf_scratch_gpt.training import RecipeTrainer
+    from hf_scratch_gpt.training.trainer import RecipeTrainer
 
     config = ScratchGPTConfig(
         vocab_size=10, n_positions=8, n_embd=8, n_layer=1, n_head=1, bos_token_id=0, eos_token_id=0

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from hf_scratch_gpt.configuration_scratch_gpt import ScratchGPTConfig
 from hf_scratch_gpt.convert import main as convert_main
-from hf_scratch_gpt.modeling_scratch_gpt import ScratchGPTForCausalLM
-from hf_scratch_gpt.train_tokenizer import train_tokenizer
+from hf_scratch_gpt.model.configuration_scratch_gpt import ScratchGPTConfig
+from hf_scratch_gpt.model.modeling_scratch_gpt import ScratchGPTForCausalLM
+from scratch_tokenizer.train import train_tokenizer
 
 MISSING = [name for name in ("fastapi", "uvicorn") if importlib.util.find_spec(name) is None]
 pytestmark = pytest.mark.skipif(

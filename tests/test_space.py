@@ -283,7 +283,7 @@ def test_with_the_package_installed_no_code_from_the_checkpoint_runs(space, trus
     assert (space.lm_dir / "modeling_scratch_gpt.py").is_file()  # the folder ships code (and an auto_map) ...
     model, _ = load_app().load_checkpoint(str(space.lm_dir), trust_remote_code=trust_remote_code)
     assert (
-        type(model).__module__ == "hf_scratch_gpt.modeling_scratch_gpt"
+        type(model).__module__ == "hf_scratch_gpt.model.modeling_scratch_gpt"
     )  # ... but the package's classes load
 
 

@@ -1,4 +1,4 @@
-"""The tokenizer job: `python -m hf_scratch_gpt.train_tokenizer` and `train_tokenizer(...)`, good and bad input."""
+"""The tokenizer job: `python -m scratch_tokenizer.train` and `train_tokenizer(...)`, good and bad input."""
 
 import doctest
 import os
@@ -9,11 +9,11 @@ import pytest
 from conftest import REPO_ROOT, shared_file
 from transformers import AutoTokenizer
 
-from hf_scratch_gpt import default_corpus
-from hf_scratch_gpt import train_tokenizer as job
-from hf_scratch_gpt.bpe import ByteLevelBPE, train_bpe
-from hf_scratch_gpt.default_corpus import default_corpus_documents, default_corpus_text
-from hf_scratch_gpt.train_tokenizer import main, train_tokenizer
+from scratch_tokenizer import default_corpus
+from scratch_tokenizer import train as job
+from scratch_tokenizer.bpe import ByteLevelBPE, train_bpe
+from scratch_tokenizer.default_corpus import default_corpus_documents, default_corpus_text
+from scratch_tokenizer.train import main, train_tokenizer
 
 EOT = "<|endoftext|>"
 SAMPLE_TEXT = "It was the best of times, it was the worst of times.\n" * 40 + "Déjà vu, 한국어 🤗\n"
@@ -37,7 +37,7 @@ def test_cli_subprocess_writes_a_loadable_tokenizer(tmp_path):
     path = shared_file("the-verdict.txt")
     out = tmp_path / "tok"
     result = subprocess.run(
-        [sys.executable, "-m", "hf_scratch_gpt.train_tokenizer", str(path), "--vocab_size", "600"]
+        [sys.executable, "-m", "scratch_tokenizer.train", str(path), "--vocab_size", "600"]
         + ["--output_dir", str(out), "--model_max_length", "128", "--no_progress"],
         cwd=REPO_ROOT,
         env={**os.environ, "HF_HUB_OFFLINE": "1"},

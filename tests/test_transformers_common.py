@@ -23,8 +23,8 @@ from transformers import GPT2Config, GPT2ForSequenceClassification, GPT2LMHeadMo
 from transformers.models.auto import modeling_auto
 from transformers_suite import PACKAGE, suite_dir
 
-from hf_scratch_gpt.configuration_scratch_gpt import ScratchGPTConfig
-from hf_scratch_gpt.modeling_scratch_gpt import (
+from hf_scratch_gpt.model.configuration_scratch_gpt import ScratchGPTConfig
+from hf_scratch_gpt.model.modeling_scratch_gpt import (
     ScratchGPTForCausalLM,
     ScratchGPTForSequenceClassification,
     ScratchGPTModel,

@@ -6,7 +6,7 @@ from recipe_helpers import ascii_text, instruction_records, make_checkpoint
 from transformers import AutoTokenizer
 
 import hf_scratch_gpt  # noqa: F401  (registers the Auto classes)
-from hf_scratch_gpt.instruct_data import IGNORE_INDEX, InstructCollator, to_messages, tokenize_function
+from hf_scratch_gpt.data.instruct import IGNORE_INDEX, InstructCollator, to_messages, tokenize_function
 
 trl = pytest.importorskip("trl", reason="needs the trl extra: pip install -e '.[trl]'")
 

@@ -1,0 +1,126 @@
+"""Stage 7 (instruction data): records -> chat messages -> token ids with the loss on the responses only.
+
+Two record formats:
+
+- Alpaca: `instruction`, optional `input`, `output` (the book's instruction-data.json). The user turn is the
+  instruction, followed by a blank line and the input when there is one; the assistant turn is the output.
+- Chat: a `messages` list of `{"role": "system" | "user" | "assistant", "content": ...}`.
+
+Messages are rendered with the tokenizer's chat template (scratch_tokenizer.hf_tokenizer.CHAT_TEMPLATE), whose
+`{% generation %}` markers let `apply_chat_template(..., return_assistant_tokens_mask=True)` say which tokens
+are the assistant's: each response's text *and the EOS token after it*, so the model learns to stop. Labels are
+the token ids there and -100 everywhere else (system text, user turns, the "### Assistant:" prefixes), so
+the loss is on the responses only.
+
+Usage:
+
+    messages = to_messages(dataset)                      # a `messages` column, from either format
+    tokenized = messages.map(tokenize_function(tokenizer), remove_columns=messages.column_names)
+    batch = InstructCollator(pad_token_id=tokenizer.pad_token_id)(list_of_examples)
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from datasets import Dataset
+
+logger = logging.getLogger(__name__)
+
+IGNORE_INDEX = -100  # label value that the loss skips (PyTorch's cross_entropy default ignore_index)
+ALPACA_COLUMNS = ("instruction", "output")
+
+
+def alpaca_to_messages(
+    instruction: str, input_text: str | None, output: str, system_prompt: str | None = None
+):
+    """One Alpaca record as chat messages."""
+    user = instruction if not input_text else f"{instruction}\n\n{input_text}"
+    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return [*messages, {"role": "user", "content": user}, {"role": "assistant", "content": output}]
+
+
+def to_messages(dataset: Dataset, split: str = "train", system_prompt: str | None = None) -> Dataset:
+    """A dataset with one `messages` column, from chat records or Alpaca records (the columns decide)."""
+    columns = dataset.column_names
+    if "messages" in columns:
+        for index, messages in enumerate(dataset["messages"]):
+            if not messages or messages[-1].get("role") != "assistant":
+                raise ValueError(
+                    f"{split} record {index}: a chat record must end with an assistant message to learn from, "
+                    f"got {messages}"
+                )
+        return dataset.select_columns(["messages"])
+    if all(name in columns for name in ALPACA_COLUMNS):
+
+        def convert(record: dict) -> dict:
+            return {
+                "messages": alpaca_to_messages(
+                    record["instruction"], record.get("input"), record["output"], system_prompt
+                )
+            }
+
+        return dataset.map(convert, remove_columns=columns, desc=f"formatting {split} records")
+    raise ValueError(
+        f"the {split} split has neither a 'messages' column (chat records) nor 'instruction' and 'output' "
+        f"columns (Alpaca records); the columns found are {columns}"
+    )
+
+
+def tokenize_function(tokenizer) -> Callable:
+    """A `datasets.map` function: `messages` -> `input_ids` and `labels` (-100 outside the responses)."""
+
+    def tokenize(record: dict) -> dict:
+        encoded = tokenizer.apply_chat_template(
+            record["messages"], tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+        )
+        input_ids, mask = encoded["input_ids"], encoded["assistant_masks"]
+        labels = [token if keep else IGNORE_INDEX for token, keep in zip(input_ids, mask, strict=True)]
+        return {"input_ids": input_ids, "labels": labels}
+
+    return tokenize
+
+
+def drop_too_long(dataset: Dataset, max_length: int, split: str) -> Dataset:
+    """Drop examples longer than `max_length` tokens, with a warning.
+
+    Not truncated: cutting the end would cut the EOS token that teaches the model to stop.
+    """
+    kept = dataset.filter(lambda ids: len(ids) <= max_length, input_columns="input_ids")
+    if len(kept) < len(dataset):
+        logger.warning(
+            "dropped %d of %d %s examples longer than max_seq_length=%d tokens (truncating them would cut the "
+            "EOS token that ends each response)",
+            len(dataset) - len(kept),
+            len(dataset),
+            split,
+            max_length,
+        )
+    if len(kept) == 0:
+        raise ValueError(
+            f"every {split} example is longer than max_seq_length={max_length}; raise --max_seq_length"
+        )
+    return kept
+
+
+def prompt_and_reference(messages: list[dict]) -> tuple[list[dict], str]:
+    """The conversation up to the last assistant turn (to generate from) and that turn's text (the reference)."""
+    return messages[:-1], messages[-1]["content"]
+
+
+@dataclass
+class InstructCollator:
+    """Right-pads a batch: `input_ids` with the pad id, `attention_mask` 0 and `labels` -100 on the padding."""
+
+    pad_token_id: int
+
+    def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
+        length = max(len(example["input_ids"]) for example in examples)
+        batch = {"input_ids": [], "attention_mask": [], "labels": []}
+        for example in examples:
+            n_pad = length - len(example["input_ids"])
+            batch["input_ids"].append(list(example["input_ids"]) + [self.pad_token_id] * n_pad)
+            batch["attention_mask"].append([1] * len(example["input_ids"]) + [0] * n_pad)
+            batch["labels"].append(list(example["labels"]) + [IGNORE_INDEX] * n_pad)
+        return {name: torch.tensor(values, dtype=torch.long) for name, values in batch.items()}

@@ -1,5 +1,0 @@
-"""Print the folder of our lm-eval task YAMLs, for `lm_eval --include_path "$(python -m hf_scratch_gpt.lm_eval_tasks)"`."""
-
-from hf_scratch_gpt.lm_eval_tasks import TASKS_DIR
-
-print(TASKS_DIR)

@@ -1,0 +1,118 @@
+"""Stage 1, text -> tokens, the Hugging Face side: our BPE as a fast `tokenizers` model.
+
+The merges we learn in Python become a Rust `tokenizers.models.BPE` with GPT-2's pipeline, wrapped as a
+`PreTrainedTokenizerFast`. It gives the same ids as `ByteLevelBPE.encode` (the tests check), runs at Rust
+speed, and saves to a folder that `AutoTokenizer.from_pretrained` loads without this package installed.
+
+    >>> from scratch_tokenizer.bpe import train_bpe
+    >>> from scratch_tokenizer.hf_tokenizer import to_hf_tokenizer
+    >>> bpe = train_bpe(["aaabdaaabac"], vocab_size=260, show_progress=False)
+    >>> tokenizer = to_hf_tokenizer(bpe, model_max_length=1024)
+    >>> tokenizer("aaabdaaabac<|endoftext|>")["input_ids"]
+    [258, 100, 258, 97, 99, 259]
+
+Pipeline: Split(GPT-2 regex, "isolated") cuts pre-tokens exactly as `ByteLevelBPE` does, ByteLevel
+(use_regex=False) writes their bytes in GPT-2's printable alphabet, BPE applies the merges by rank, and the
+ByteLevel decoder turns tokens back into bytes and UTF-8 text. Special tokens are added tokens: the HF
+tokenizer always treats text spelling one as that special token (our `encode` default "all"; pass
+`split_special_tokens=True` to the HF tokenizer to encode it as plain text). Lone surrogates: the Rust core
+rejects them (TypeError) where `ByteLevelBPE.encode` reads them as U+FFFD; clean such text with
+`scratch_tokenizer.bpe.replace_surrogates` first.
+"""
+
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors
+from transformers import PreTrainedTokenizerFast
+
+from scratch_tokenizer.bpe import GPT2_SPLIT_PATTERN, ByteLevelBPE, bytes_to_unicode
+
+# Chat format with plain-text markers, so it also works with GPT-2's vocabulary (no new special tokens):
+#
+#   {system}\n\n### User:\n{user}\n\n### Assistant:\n{assistant}<|endoftext|>\n\n### User:\n ...
+#
+# The system message is optional. Each assistant answer ends with the eos token, so a model learns to stop.
+# `{% generation %}` marks the answer and its eos, for `return_assistant_tokens_mask=True` (loss on the
+# assistant's tokens only). `add_generation_prompt=True` appends "### Assistant:\n" for the model to continue.
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'system' %}"
+    "{{ message['content'] + '\\n\\n' }}"
+    "{% elif message['role'] == 'user' %}"
+    "{{ '### User:\\n' + message['content'] + '\\n\\n' }}"
+    "{% elif message['role'] == 'assistant' %}"
+    "{{ '### Assistant:\\n' }}{% generation %}{{ message['content'] + eos_token }}{% endgeneration %}"
+    "{{ '\\n\\n' }}"
+    "{% else %}"
+    "{{ raise_exception('unknown chat role ' + message['role'] + ': use system, user or assistant') }}"
+    "{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '### Assistant:\\n' }}{% endif %}"
+)
+
+
+def load_chat_tokenizer(name: str, trust_remote_code: bool = False, pad_with_eos: bool = True):
+    """A checkpoint's tokenizer ready for chat data: `CHAT_TEMPLATE` when it has no template of its own (e.g.
+    GPT-2's, or a base saved before chat finetuning) and, with `pad_with_eos`, EOS as padding when it has none."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
+    if tokenizer.chat_template is None:
+        tokenizer.chat_template = CHAT_TEMPLATE
+    if pad_with_eos and tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def byte_level_pre_tokenizer(pattern: str = GPT2_SPLIT_PATTERN) -> pre_tokenizers.PreTokenizer:
+    """GPT-2's pre-tokenization in `tokenizers`: cut by `pattern`, then write each piece's bytes as text."""
+    return pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(pattern), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+
+
+def to_hf_tokenizer(bpe: ByteLevelBPE, model_max_length: int | None = None) -> PreTrainedTokenizerFast:
+    """Wrap `bpe` as a `PreTrainedTokenizerFast` that encodes exactly like `bpe.encode`.
+
+    eos, bos and pad are `<|endoftext|>` (as in GPT-2), or the first special token if there is no
+    `<|endoftext|>`; `CHAT_TEMPLATE` is set when there is such an eos token (it ends each answer).
+    `model_max_length` is the model's context size when known (None: unlimited).
+
+    One difference from `bpe.encode`: text holding a lone surrogate (U+D800..U+DFFF) raises TypeError here,
+    where `bpe.encode` reads it as U+FFFD; pass such text through `bpe.replace_surrogates` first.
+    """
+    alphabet = bytes_to_unicode()
+    special_ids = set(bpe.special_tokens.values())
+
+    def as_text(token: bytes) -> str:
+        return "".join(alphabet[b] for b in token)
+
+    vocab = {as_text(token): idx for idx, token in bpe.vocab.items() if idx not in special_ids}
+    vocab.update(bpe.special_tokens)
+    if sorted(vocab.values()) != list(range(len(vocab))):
+        raise ValueError(
+            "token ids must be contiguous 0..N-1 for the HF export (added tokens would collide otherwise); "
+            f"these {len(vocab)} tokens have ids up to {max(vocab.values())}"
+        )
+    merges = [(as_text(bpe.vocab[left]), as_text(bpe.vocab[right])) for left, right in bpe.merges]
+
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=merges, ignore_merges=False))
+    tokenizer.pre_tokenizer = byte_level_pre_tokenizer(bpe.pattern)
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
+    tokenizer.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in bpe.special_tokens])
+
+    specials = list(bpe.special_tokens)
+    main_special = "<|endoftext|>" if "<|endoftext|>" in specials else (specials[0] if specials else None)
+    extra = {"model_max_length": model_max_length} if model_max_length is not None else {}
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        bos_token=main_special,
+        eos_token=main_special,
+        pad_token=main_special,
+        extra_special_tokens=[t for t in specials if t != main_special],
+        clean_up_tokenization_spaces=False,  # decode must give back the exact text
+        chat_template=CHAT_TEMPLATE if main_special else None,
+        **extra,
+    )
