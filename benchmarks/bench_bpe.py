@@ -7,8 +7,8 @@ alike; the script prints each run, the time ratio ours/HF and bytes per token on
     .venv/bin/python benchmarks/bench_bpe.py
     .venv/bin/python benchmarks/bench_bpe.py ../shared/data/tinyshakespeare.txt --vocab_size 2048 --rounds 1
 
-Target (issue 2): ratio <= 3.0 on the 2-core dev machine at vocab 8192 on the default files, and bytes per
-token within 1% of HF's.
+Target: a time ratio <= 3.0 on a 2-core CPU at vocab 8192 on the default files, and bytes per token within 1% of
+HF's. Measured figures: benchmarks/RESULTS.md.
 """
 
 import argparse

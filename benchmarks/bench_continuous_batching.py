@@ -1,8 +1,8 @@
 """Continuous batching speed: `generate_batch` (transformers' paged-cache engine, the one behind `transformers serve
 --continuous-batching`) on ScratchGPT vs transformers' GPT2LMHeadModel holding the same weights.
 
-Setup (the issue's config): 6 layers, 6 heads, 384 wide, 8192-token vocabulary, context 256; 16 prompts of mixed
-length (8 to 128 tokens), 64 new tokens each, greedy, no early stop. Rounds alternate the two models (ours, HF,
+Setup (the GPT of bench_train_step.py): 6 layers, 6 heads, 384 wide, 8192-token vocabulary, context 256; 16
+prompts of mixed length (8 to 128 tokens), 64 new tokens each, greedy, no early stop. Rounds alternate the two models (ours, HF,
 then HF, ours, ...) in one process; the script prints the median of total new tokens/s and the ratio ours / HF
 (target >= 1.0x), with the machine. It checks, for both models, that each row of `generate_batch` equals that
 row's greedy `generate()`, and that the two models give the same tokens; any mismatch or failed request exits 1.

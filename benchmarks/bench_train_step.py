@@ -110,7 +110,7 @@ def main() -> None:
     )
     for mode in args.mode:
         compiled = mode == "compile"
-        # Compiled: bf16 only (the target); eager: every precision and dropout.
+        # Compiled: bf16 only (the setting a user who compiles for speed picks); eager: every precision and dropout.
         for precision in ["bf16"] if compiled else args.precision:
             for dropout in args.dropout:
                 rates, memory = measure(args.rounds, args.steps, precision == "bf16", dropout, compiled)

@@ -22,11 +22,12 @@ Needs the dev extra (scikit-learn): `pip install -e '.[dev]'`.
 """
 
 import argparse
-import importlib.util
+import importlib
 import json
 import os
 import random
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -115,21 +116,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42, help="finetuning seed")
     parser.add_argument("recipe_flags", nargs="*", help="extra flags for the recipe (after --)")
     options = parser.parse_args()
-    spec = importlib.util.spec_from_file_location(
-        "finetune_classifier", REPO / "recipes" / "finetune_classifier.py"
-    )
-    recipe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(recipe)
+    sys.path.insert(0, str(REPO))  # the recipes sit beside the package, at the repository root
+    recipe = importlib.import_module("recipes.finetune_classifier")
 
     results = {}
     for name in options.datasets:
         flags = dataset_flags(name)
         start = time.perf_counter()
-        metrics = recipe.main(
+        metrics = recipe.main(*recipe.parse_args(
             ["--model_name_or_path", options.base, *flags, "--output_dir", str(OUTPUTS / name),
              "--overwrite_output_dir", "true", "--seed", str(options.seed), "--disable_tqdm", "true",
              *options.recipe_flags]
-        )  # fmt: skip
+        ))  # fmt: skip
         seconds = time.perf_counter() - start
         results[name] = (metrics, seconds, tfidf_accuracies(load_splits(flags)))
 

@@ -20,7 +20,8 @@ model's own ranking, log p(chosen) > log p(rejected), since its DPO rewards are 
 """
 
 import argparse
-import importlib.util
+import importlib
+import sys
 import time
 from pathlib import Path
 
@@ -56,11 +57,16 @@ RUNS = {
 }
 
 
+def run_recipe(name: str, args: list[str]) -> dict:
+    """Run recipes/<name>.py on `args`, as its command line would."""
+    recipe = load(name)
+    return recipe.main(*recipe.parse_args(args))
+
+
 def load(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "recipes" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The recipe module recipes.<name> (the recipes sit beside the package, at the repository root)."""
+    sys.path.insert(0, str(REPO))
+    return importlib.import_module(f"recipes.{name}")
 
 
 def main() -> None:
@@ -77,15 +83,16 @@ def main() -> None:
         base = options.base
         if base is None:
             base, started = str(OUT / "dpo_base"), time.perf_counter()
-            load("pretrain").main([*PRETRAIN, "--output_dir", base])
+            run_recipe("pretrain", [*PRETRAIN, "--output_dir", base])
             seconds["pretrain"] = time.perf_counter() - started
         instruct, started = str(OUT / "dpo_instruct"), time.perf_counter()
-        load("finetune_instruct").main(["--model_name_or_path", base, *INSTRUCT, "--output_dir", instruct])
+        run_recipe("finetune_instruct", ["--model_name_or_path", base, *INSTRUCT, "--output_dir", instruct])
         seconds["instruct"] = time.perf_counter() - started
     rows = {}
     for name in options.runs:
         started = time.perf_counter()
-        metrics = load("finetune_preference").main(
+        metrics = run_recipe(
+            "finetune_preference",
             [
                 "--model_name_or_path",
                 instruct,
@@ -94,7 +101,7 @@ def main() -> None:
                 "--output_dir",
                 str(OUT / f"dpo_{name}"),
                 *extra,
-            ]
+            ],
         )
         seconds[f"dpo {name}"] = time.perf_counter() - started
         rows[name] = {

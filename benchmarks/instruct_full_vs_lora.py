@@ -11,8 +11,9 @@ with the EOS token before --max_new_tokens (target: all of them).
 """
 
 import argparse
-import importlib.util
+import importlib
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -61,17 +62,24 @@ def main() -> None:
         raise SystemExit(
             f"{options.base} has no model: run benchmarks/spam_classifier.py first, or pass --base DIR"
         )
-    spec = importlib.util.spec_from_file_location(
-        "finetune_instruct", REPO / "recipes" / "finetune_instruct.py"
-    )
-    recipe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(recipe)
+    sys.path.insert(0, str(REPO))  # the recipes sit beside the package, at the repository root
+    recipe = importlib.import_module("recipes.finetune_instruct")
     rows = {}
     for name, flags in RUNS.items():
         output_dir = OUT / f"instruct_{name}"
         started = time.perf_counter()
         metrics = recipe.main(
-            ["--model_name_or_path", options.base, "--output_dir", str(output_dir), *COMMON, *flags, *extra]
+            *recipe.parse_args(
+                [
+                    "--model_name_or_path",
+                    options.base,
+                    "--output_dir",
+                    str(output_dir),
+                    *COMMON,
+                    *flags,
+                    *extra,
+                ]
+            )
         )
         responses = json.loads((output_dir / "generated_responses.json").read_text())
         rows[name] = {

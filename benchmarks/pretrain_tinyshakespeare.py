@@ -3,8 +3,8 @@
 The split is nanoGPT's: the first 90% of the characters train, the last 10% validate. Training (the Trainer's
 loop, including any periodic evaluation) stops after --max_train_seconds of wall-clock time; the learning-rate
 schedule runs on that clock, so it ends decayed. The BPE tokenizer is trained first (its time is reported
-separately), and the final validation pass after training is not counted. nanoGPT's CPU "baby GPT" character
-model reaches 1.886 nats per character in the same 110 s on this machine.
+separately), and the final validation pass after training is not counted. For scale, nanoGPT's CPU "baby GPT"
+character model reached 1.886 nats per character in the same 110 s on a 2-core CPU (benchmarks/RESULTS.md).
 
     python benchmarks/pretrain_tinyshakespeare.py
     python benchmarks/pretrain_tinyshakespeare.py --max_train_seconds 300 --output_dir outputs/bench/ts300

@@ -16,8 +16,9 @@ Finetuning (stage 2) on the book's balanced SMS spam split (1045 / 149 / 300 row
 2. `main_base` with no tuning flag at all: the recipe's defaults for that base (hf_scratch_gpt.training.defaults),
    the figure a user following the README gets.
 
-It prints mean, standard deviation and range of test accuracy per row, and the time taken. The earlier >= 97%
-target (#4) is withdrawn: pretraining on the shared corpora was measured to add nothing (README).
+It prints mean, standard deviation and range of test accuracy per row, and the time taken. It sets no accuracy
+target: the random-weight control does as well as the pretrained base, so pretraining on the shared corpora adds
+nothing to this classifier (the figures: benchmarks/RESULTS.md).
 
     python benchmarks/spam_classifier.py                      # all of it (estimate: 20-25 min on a quiet 2-core CPU)
     python benchmarks/spam_classifier.py --seeds 42           # one seed per row (estimate: 8-10 min)
@@ -27,8 +28,9 @@ The pretrained base in outputs/bench/english_base is also the starting point of 
 """
 
 import argparse
-import importlib.util
+import importlib
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -59,11 +61,16 @@ FINETUNE = [
 ]  # fmt: skip
 
 
+def run_recipe(name: str, args: list[str]) -> dict:
+    """Run recipes/<name>.py on `args`, as its command line would."""
+    recipe = load(name)
+    return recipe.main(*recipe.parse_args(args))
+
+
 def load(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "recipes" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The recipe module recipes.<name> (the recipes sit beside the package, at the repository root)."""
+    sys.path.insert(0, str(REPO))
+    return importlib.import_module(f"recipes.{name}")
 
 
 def pretrain_bases() -> None:
@@ -74,7 +81,8 @@ def pretrain_bases() -> None:
         "\n".join((DATA / name).read_text(encoding="utf-8") for name in names), encoding="utf-8"
     )
     for name, steps in BASES.items():
-        load("pretrain").main(
+        run_recipe(
+            "pretrain",
             [
                 "--train_file",
                 str(corpus),
@@ -83,10 +91,11 @@ def pretrain_bases() -> None:
                 str(BENCH / name),
                 "--max_steps",
                 str(steps),
-            ]
+            ],
         )
-    load("pretrain").main(
-        ["--output_dir", str(MAIN_BASE), "--overwrite_output_dir", "true", "--disable_tqdm", "true"]
+    run_recipe(
+        "pretrain",
+        ["--output_dir", str(MAIN_BASE), "--overwrite_output_dir", "true", "--disable_tqdm", "true"],
     )
 
 
@@ -121,8 +130,9 @@ def main() -> None:
         results[row] = []
         for seed in options.seeds:
             output_dir = BENCH / "spam_classifier" / f"{row.split()[0]}_seed{seed}"
-            metrics = load("finetune_classifier").main(
-                [*flags, *SPAM, *RUN, "--seed", str(seed), "--output_dir", str(output_dir)]
+            metrics = run_recipe(
+                "finetune_classifier",
+                [*flags, *SPAM, *RUN, "--seed", str(seed), "--output_dir", str(output_dir)],
             )
             results[row].append(metrics["test_accuracy"])
             if "defaults" in row:

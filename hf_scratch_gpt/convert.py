@@ -8,20 +8,54 @@ around it: the tokenizer that sits with the source, and the output-folder safety
 """
 
 import argparse
+import json
+import sys
+from pathlib import Path
 
 from transformers import AutoTokenizer
 
 from hf_scratch_gpt.model.gpt2 import from_gpt2, to_gpt2
+from hf_scratch_gpt.training.run import prepare_run_folder
+
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.json",
+    "merges.txt",
+    "special_tokens_map.json",
+)
 
 
-def _save_tokenizer_if_any(source: str, output_dir: str) -> None:
-    """Copy the tokenizer that sits with the source checkpoint, so the converted folder is usable on its own."""
+def load_tokenizer_if_any(source: str):
+    """The tokenizer that sits with the source checkpoint, or None when there is none.
+
+    A local folder with tokenizer files that cannot be read is an error naming the file: an export without its
+    tokenizer (and chat template) would look complete and fail later, far from the cause.
+    """
+    folder = Path(source)
+    if not folder.is_dir():  # a Hub id: whatever the Hub has
+        try:
+            return AutoTokenizer.from_pretrained(source)
+        except (OSError, ValueError):
+            return None
+    present = [name for name in TOKENIZER_FILES if (folder / name).is_file()]
+    if not present:
+        return None
+    for name in present:
+        if name.endswith(".json"):
+            try:
+                json.loads((folder / name).read_text(encoding="utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as err:
+                raise ValueError(
+                    f"{folder / name} is damaged and cannot be read ({err}); restore it, or delete "
+                    f"the tokenizer files to convert the model alone"
+                ) from None
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-    except (OSError, ValueError):
-        print(f"No tokenizer found in {source}; saved the model only.")
-        return
-    tokenizer.save_pretrained(output_dir)
+        return AutoTokenizer.from_pretrained(folder)
+    except Exception as err:  # tokenizers raises plain Exception for bad merges and vocabularies
+        raise ValueError(
+            f"the tokenizer in {folder} ({', '.join(present)}) cannot be loaded: {err}"
+        ) from None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -36,13 +70,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--output_dir", required=True, help="folder to save the converted model (safetensors)"
     )
+    parser.add_argument(
+        "--overwrite_output_dir",
+        action="store_true",
+        help="replace the run or export already in --output_dir (never one the source lies in)",
+    )
     args = parser.parse_args(argv)
 
     source = args.from_gpt2 or args.to_gpt2
+    # Everything is read and checked before the output folder is touched.
+    tokenizer = load_tokenizer_if_any(source)
     converted = from_gpt2(source) if args.from_gpt2 else to_gpt2(source)
-    converted.save_pretrained(args.output_dir)
-    _save_tokenizer_if_any(source, args.output_dir)
-    print(f"Saved {type(converted).__name__} to {args.output_dir}")
+    run = prepare_run_folder(
+        "convert", args.output_dir, args.overwrite_output_dir, inputs=[source],
+        command=["python -m hf_scratch_gpt.convert", *(sys.argv[1:] if argv is None else argv)],
+    )  # fmt: skip
+    converted.save_pretrained(run.output_dir)
+    if tokenizer is None:
+        print(f"No tokenizer found in {source}; saved the model only.")
+    else:
+        tokenizer.save_pretrained(run.output_dir)
+    print(f"Saved {type(converted).__name__} to {run.output_dir}")
 
 
 if __name__ == "__main__":

@@ -27,17 +27,9 @@ Every TrainingArguments flag passes through; `accelerate launch` works as for re
 """
 
 import logging
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from transformers import (
-    AutoConfig,
-    AutoTokenizer,
-    DataCollatorWithPadding,
-    TrainingArguments,
-    set_seed,
-)
+from transformers import AutoConfig, AutoTokenizer, DataCollatorWithPadding, TrainingArguments
 
 from hf_scratch_gpt import ScratchGPTForSequenceClassification
 from hf_scratch_gpt.data.arguments import DataArguments
@@ -58,30 +50,11 @@ from hf_scratch_gpt.evaluation.classification import (
     write_confusion_matrices,
     write_predictions,
 )
-from hf_scratch_gpt.training.arguments import (
-    LoraArguments,
-    ModelArguments,
-    RunArguments,
-    parse_recipe_args,
-    setup_logging,
-)
-from hf_scratch_gpt.training.defaults import (
-    apply_finetune_defaults,
-    defaults_help,
-    finetune_defaults,
-    given_arguments,
-)
-from hf_scratch_gpt.training.lora import apply_lora, count_parameters, describe_lora, finish_lora
-from hf_scratch_gpt.training.reporting import (
-    CONFUSION_PLOT,
-    LOSS_PLOT,
-    CardInfo,
-    push_output_dir,
-    save_confusion_plot,
-    save_loss_plot,
-    write_model_card,
-)
-from hf_scratch_gpt.training.run import prepare_output_dir, save_final_model
+from hf_scratch_gpt.training.arguments import LoraArguments, ModelArguments, RunArguments, parse_recipe_args
+from hf_scratch_gpt.training.defaults import defaults_help, finetune_defaults
+from hf_scratch_gpt.training.lora import apply_lora, describe_lora, finish_lora, log_trainable_parameters
+from hf_scratch_gpt.training.reporting import CONFUSION_PLOT, CardInfo, save_confusion_plot
+from hf_scratch_gpt.training.run import start_run
 from hf_scratch_gpt.training.trainer import RecipeTrainer
 
 logger = logging.getLogger("finetune_classifier")
@@ -149,54 +122,30 @@ ARGUMENT_TYPES = (
 )
 
 
-def main(args: list[str] | None = None) -> dict:
-    model_args, data_args, cls_args, lora_args, run_args, training_args = parse_recipe_args(
-        ARGUMENT_TYPES, DEFAULTS, args, description=f"{__doc__}\n{defaults_help('classify')}"
+def parse_args(args: list[str] | None = None) -> tuple:
+    """The command line (or `--config FILE` plus flags) as this recipe's argument dataclasses."""
+    return parse_recipe_args(
+        ARGUMENT_TYPES,
+        DEFAULTS,
+        args,
+        description=f"{__doc__}\n{defaults_help('classify')}",
+        defaults_from_base="classify",
+        script="recipes/finetune_classifier.py",
     )
-    setup_logging(training_args)
-    if not model_args.model_name_or_path:
-        raise ValueError(
-            "--model_name_or_path is required: the pretrained checkpoint to finetune (e.g. outputs/pretrain)"
-        )
-    if cls_args.trainable_layers not in TRAINABLE_LAYERS:
-        raise ValueError(
-            f"--trainable_layers must be one of {TRAINABLE_LAYERS}, got {cls_args.trainable_layers!r}"
-        )
-    resume = prepare_output_dir(
-        training_args.output_dir, run_args.overwrite_output_dir, training_args.resume_from_checkpoint
-    )
-    set_seed(training_args.seed)
-    output_dir = Path(training_args.output_dir)
-    text_column, label_column = data_args.text_column_name, cls_args.label_column_name
 
-    # 1. Data: text + label columns in train / validation / test splits.
-    if cls_args.book_spam_split:
-        if not data_args.train_file:
-            raise ValueError("--book_spam_split needs --train_file pointing at the SMSSpamCollection file")
-        raw = book_spam_split(data_args.train_file)
-        text_column, label_column = "text", "label"
-    else:
-        raw = load_raw_datasets(data_args, expected_columns=(label_column, text_column))
-        raw = carve_splits(
-            raw,
-            data_args.validation_split_percentage,
-            cls_args.test_split_percentage,
-            True,
-            training_args.seed,
-        )
-    flags = {text_column: "--text_column_name", label_column: "--label_column_name"}
-    for split, dataset in raw.items():
-        require_columns(dataset, [text_column, label_column], split, flags)
-    if cls_args.balance_classes:
-        raw["train"] = balance_classes(raw["train"], label_column, training_args.seed)
-    raw = limit_samples(raw, data_args)  # --max_train_samples / --max_eval_samples
-    label_list = label_names(raw["train"], label_column)
-    if len(label_list) < 2:
-        raise ValueError(
-            f"the training split has a single label {label_list}: a classifier needs at least two"
-        )
-    raw = encode_labels(raw, label_column, label_list)
-    logger.info("labels %s; rows %s", label_list, {split: len(dataset) for split, dataset in raw.items()})
+
+def main(model_args, data_args, cls_args, lora_args, run_args, training_args) -> dict:
+    check_arguments(data_args, cls_args)  # before start_run, so a mistyped flag leaves no run folder behind
+    run = start_run(
+        "finetune_classifier",
+        training_args,
+        run_args,
+        inputs=[model_args.model_name_or_path, model_args.tokenizer_name, data_args.train_file,
+                data_args.validation_file, data_args.test_file],
+    )  # fmt: skip
+
+    # 1. Data: text + label columns in train / validation / test splits, labels encoded as class ids.
+    raw, text_column, label_list = load_splits(data_args, cls_args, training_args.seed)
 
     # 2. Tokenizer and model: the checkpoint's body, a new `score` head for these labels.
     tokenizer = AutoTokenizer.from_pretrained(
@@ -206,10 +155,8 @@ def main(args: list[str] | None = None) -> dict:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = load_classifier(model_args, label_list, tokenizer.pad_token_id)
-    # Learning rate, epochs, warmup and schedule that fit this base, for the flags the user did not give.
     defaults = finetune_defaults("classify", model.config, model_args.model_name_or_path)
-    applied = apply_finetune_defaults(training_args, defaults, given_arguments(ARGUMENT_TYPES, args))
-    logger.info("finetuning defaults applied %s: %s", applied, defaults.reason)
+    logger.info("finetuning defaults chosen from the base: %s", defaults.reason)
     context = model.config.n_positions
     max_length = cls_args.max_seq_length or context
     if max_length > context:
@@ -220,20 +167,14 @@ def main(args: list[str] | None = None) -> dict:
         model = apply_lora(model, lora_args, task_type="SEQ_CLS")
     else:
         freeze_for(model, cls_args.trainable_layers)
-    parameters = count_parameters(model)
-    logger.info(
-        "trainable parameters: %s of %s",
-        f"{parameters['trainable_params']:,}",
-        f"{parameters['total_params']:,}",
-    )
+    parameters = log_trainable_parameters(model)
 
     # 3. Tokenize (longer texts are truncated with a warning).
     with training_args.main_process_first(desc="tokenizing"):
         tokenized = tokenize_for_classification(
             raw, tokenizer, text_column, max_length, num_proc=data_args.preprocessing_num_workers
         )
-    columns = ["input_ids", "attention_mask", "labels"]
-    tokenized = tokenized.select_columns(columns)
+    tokenized = tokenized.select_columns(["input_ids", "attention_mask", "labels"])
 
     # 4. Train, with accuracy and F1 on the validation split after each epoch.
     trainer = RecipeTrainer(
@@ -245,93 +186,143 @@ def main(args: list[str] | None = None) -> dict:
         data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=classification_metrics(len(label_list)),
         max_train_seconds=run_args.max_train_seconds,
+        callbacks=[run.callback()],
     )
-    train_result = trainer.train(resume_from_checkpoint=resume)
+    train_result = trainer.train(resume_from_checkpoint=run.resume)
 
-    # 5. Evaluate every split (accuracy, F1, confusion matrix), write the test predictions, save.
+    # 5. Evaluate every split (accuracy, F1, confusion matrix) and record what the run trained with.
     metrics = dict(train_result.metrics)
+    outputs, split_metrics, matrices = evaluate_splits(
+        trainer, tokenized, len(label_list), cls_args.report_train_accuracy, metrics
+    )
+    metrics.update({**parameters, "world_size": training_args.world_size, "labels": label_list})
+    metrics.update({name: getattr(training_args, name) for name in defaults.as_dict()})
+    metrics["lr_scheduler_type"] = training_args.lr_scheduler_type.value  # "linear", not the enum
+    metrics["finetune_defaults"] = defaults.reason
+
+    # 6. Save (merged model, adapter or full model), the test predictions and the confusion matrices.
+    model = finish_lora(trainer.model, lora_args.merge_adapter) if lora_args.use_peft else trainer.model
+    run.save_model(model, tokenizer)
+    if trainer.is_world_process_zero():
+        save_evaluation(
+            run.output_dir, raw["test"][text_column], outputs["test"], split_metrics, matrices, label_list
+        )
+    training = describe_training(cls_args, lora_args)
+    card = CardInfo(
+        model_name=run.output_dir.name,
+        pipeline_tag="text-classification",
+        summary=f"A GPT text classifier ({len(label_list)} classes: {', '.join(label_list)}) finetuned from "
+        f"`{model_args.model_name_or_path}` with hf_scratch_gpt ({training}).",
+        metrics={k: v for k, v in metrics.items() if k.endswith(("accuracy", "_f1", "_loss"))},
+        evaluation=evaluation_section(split_metrics, len(label_list)),
+        data=data_args.dataset_name
+        or f"local files: {data_args.train_file}"
+        + (" (the book's balanced spam split)" if cls_args.book_spam_split else ""),
+        dataset=data_args.dataset_name,
+        base_model=model_args.model_name_or_path,
+        hyperparameters={
+            "training": training,
+            "trainable parameters": f"{parameters['trainable_params']:,} of {parameters['total_params']:,}",
+            "learning_rate": training_args.learning_rate,
+            "epochs": training_args.num_train_epochs,
+            "warmup": training_args.warmup_steps,
+            "schedule": training_args.lr_scheduler_type.value,
+            "defaults from the base": metrics["finetune_defaults"],
+            "batch size per device": training_args.per_device_train_batch_size,
+            "max_seq_length": max_length,
+        },
+        usage=USAGE.format(path=run.output_dir.as_posix()),
+        command=run.command,
+    )
+    run.finish(trainer, metrics, card, plot_title=f"finetuning {run.output_dir.name}")
+    return metrics
+
+
+def check_arguments(data_args: DataArguments, cls_args: ClassifierArguments) -> None:
+    """Refuse flag combinations this recipe cannot run."""
+    if cls_args.trainable_layers not in TRAINABLE_LAYERS:
+        raise ValueError(
+            f"--trainable_layers must be one of {TRAINABLE_LAYERS}, got {cls_args.trainable_layers!r}"
+        )
+    if cls_args.book_spam_split and not data_args.train_file:
+        raise ValueError("--book_spam_split needs --train_file pointing at the SMSSpamCollection file")
+
+
+def load_splits(data_args: DataArguments, cls_args: ClassifierArguments, seed: int):
+    """The train / validation / test splits with their labels as class ids; the text column; the label names.
+
+    Missing validation / test splits are drawn at random (under `seed`) from the training rows.
+    """
+    text_column, label_column = data_args.text_column_name, cls_args.label_column_name
+    if cls_args.book_spam_split:
+        raw = book_spam_split(data_args.train_file)
+        text_column, label_column = "text", "label"
+    else:
+        raw = load_raw_datasets(data_args, expected_columns=(label_column, text_column))
+        raw = carve_splits(
+            raw, data_args.validation_split_percentage, cls_args.test_split_percentage, True, seed
+        )
+    flags = {text_column: "--text_column_name", label_column: "--label_column_name"}
+    for split, dataset in raw.items():
+        require_columns(dataset, [text_column, label_column], split, flags)
+    if cls_args.balance_classes:
+        raw["train"] = balance_classes(raw["train"], label_column, seed)
+    raw = limit_samples(raw, data_args)  # --max_train_samples / --max_eval_samples
+    label_list = label_names(raw["train"], label_column)
+    if len(label_list) < 2:
+        raise ValueError(
+            f"the training split has a single label {label_list}: a classifier needs at least two"
+        )
+    raw = encode_labels(raw, label_column, label_list)
+    logger.info("labels %s; rows %s", label_list, {split: len(dataset) for split, dataset in raw.items()})
+    return raw, text_column, label_list
+
+
+def evaluate_splits(trainer, tokenized, num_labels: int, with_train: bool, metrics: dict):
+    """Predict every split (`train_eval_*`, `eval_*`, `test_*` metrics, added to `metrics`).
+
+    Returns the predictions, each split's accuracy / F1 / rows, and each split's confusion matrix.
+    """
     splits = {"train": "train_eval", "validation": "eval", "test": "test"}
-    if not cls_args.report_train_accuracy:
+    if not with_train:
         del splits["train"]
-    outputs = {
-        split: trainer.predict(tokenized[split], metric_key_prefix=prefix) for split, prefix in splits.items()
-    }
-    split_metrics, matrices = {}, {}
-    for (split, prefix), output in zip(splits.items(), outputs.values(), strict=True):
+    outputs, split_metrics, matrices = {}, {}, {}
+    for split, prefix in splits.items():
+        output = outputs[split] = trainer.predict(tokenized[split], metric_key_prefix=prefix)
         metrics.update(output.metrics)
-        matrices[split] = confusion_matrix(output.label_ids, output.predictions.argmax(-1), len(label_list))
+        matrices[split] = confusion_matrix(output.label_ids, output.predictions.argmax(-1), num_labels)
         split_metrics[split] = {
             "accuracy": output.metrics[f"{prefix}_accuracy"],
             "f1": output.metrics[f"{prefix}_f1"],
             "rows": len(output.label_ids),
         }
-    metrics.update({**parameters, "world_size": training_args.world_size, "labels": label_list})
-    metrics.update({name: getattr(training_args, name) for name in defaults.as_dict()})
-    metrics["lr_scheduler_type"] = training_args.lr_scheduler_type.value  # "linear", not the enum
-    metrics["finetune_defaults"] = (
-        defaults.reason if applied else "none applied: all given on the command line"
+    return outputs, split_metrics, matrices
+
+
+def save_evaluation(output_dir, test_texts, test_output, split_metrics, matrices, label_list) -> None:
+    """Every test prediction with its class probabilities, each split's confusion matrix (the test split's also
+    as a plot), and the accuracy / F1 per split in the log."""
+    write_predictions(
+        output_dir / PREDICTIONS_FILE, test_texts, test_output.label_ids, test_output.predictions, label_list
     )
-    model = finish_lora(trainer.model, lora_args.merge_adapter) if lora_args.use_peft else trainer.model
-    model.config.use_cache = True  # the Trainer turned the KV cache off for training
-    if trainer.is_world_process_zero():
-        save_final_model(model, tokenizer, output_dir)
-        write_predictions(
-            output_dir / PREDICTIONS_FILE,
-            raw["test"][text_column],
-            outputs["test"].label_ids,
-            outputs["test"].predictions,
-            label_list,
-        )
-        write_confusion_matrices(output_dir / "confusion_matrix.json", label_list, matrices)
-        save_confusion_plot(
-            matrices["test"], label_list, output_dir / CONFUSION_PLOT, title=f"{output_dir.name}: test split"
-        )
-    trainer.save_metrics("all", metrics)
-    trainer.save_state()
-    if trainer.is_world_process_zero():
-        write_model_card(
-            output_dir,
-            CardInfo(
-                model_name=output_dir.name,
-                pipeline_tag="text-classification",
-                summary=f"A GPT text classifier ({len(label_list)} classes: {', '.join(label_list)}) finetuned from "
-                f"`{model_args.model_name_or_path}` with hf_scratch_gpt ({describe_training(cls_args, lora_args)}).",
-                metrics={k: v for k, v in metrics.items() if k.endswith(("accuracy", "_f1", "_loss"))},
-                evaluation=f"### Accuracy and F1 ({f1_average(len(label_list))}) per split\n\n"
-                f"{results_table(split_metrics)}\n\nTest split, rows: true label, columns: predicted "
-                f"(all splits in `confusion_matrix.json`; every test prediction with its class probabilities in "
-                f"`{PREDICTIONS_FILE}`):\n\n![confusion matrix of the test split]({CONFUSION_PLOT})",
-                data=data_args.dataset_name
-                or f"local files: {data_args.train_file}"
-                + (" (the book's balanced spam split)" if cls_args.book_spam_split else ""),
-                dataset=data_args.dataset_name,
-                base_model=model_args.model_name_or_path,
-                hyperparameters={
-                    "training": describe_training(cls_args, lora_args),
-                    "trainable parameters": f"{parameters['trainable_params']:,} of {parameters['total_params']:,}",
-                    "learning_rate": training_args.learning_rate,
-                    "epochs": training_args.num_train_epochs,
-                    "warmup": training_args.warmup_steps,
-                    "schedule": training_args.lr_scheduler_type.value,
-                    "defaults from the base": metrics["finetune_defaults"],
-                    "batch size per device": training_args.per_device_train_batch_size,
-                    "max_seq_length": max_length,
-                },
-                usage=USAGE.format(path=output_dir.as_posix()),
-                command=["recipes/finetune_classifier.py", *(sys.argv[1:] if args is None else args)],
-            ),
-        )
-        save_loss_plot(
-            trainer.state.log_history, output_dir / LOSS_PLOT, title=f"finetuning {output_dir.name}"
-        )
-        logger.info(
-            "accuracy / F1: %s",
-            "; ".join(f"{split} {m['accuracy']:.4f} / {m['f1']:.4f}" for split, m in split_metrics.items()),
-        )
-    if training_args.push_to_hub:
-        push_output_dir(trainer, output_dir)
-    trainer.end_run()
-    return metrics
+    write_confusion_matrices(output_dir / "confusion_matrix.json", label_list, matrices)
+    save_confusion_plot(
+        matrices["test"], label_list, output_dir / CONFUSION_PLOT, title=f"{output_dir.name}: test split"
+    )
+    logger.info(
+        "accuracy / F1: %s",
+        "; ".join(f"{split} {m['accuracy']:.4f} / {m['f1']:.4f}" for split, m in split_metrics.items()),
+    )
+
+
+def evaluation_section(split_metrics: dict, num_labels: int) -> str:
+    """The model card's results: accuracy and F1 per split, and the test split's confusion matrix."""
+    return (
+        f"### Accuracy and F1 ({f1_average(num_labels)}) per split\n\n"
+        f"{results_table(split_metrics)}\n\nTest split, rows: true label, columns: predicted "
+        f"(all splits in `confusion_matrix.json`; every test prediction with its class probabilities in "
+        f"`{PREDICTIONS_FILE}`):\n\n![confusion matrix of the test split]({CONFUSION_PLOT})"
+    )
 
 
 USAGE = """from transformers import pipeline
@@ -388,4 +379,4 @@ def describe_training(cls_args: ClassifierArguments, lora_args: LoraArguments) -
 
 
 if __name__ == "__main__":
-    main()
+    main(*parse_args())

@@ -34,15 +34,10 @@ Every TrainingArguments flag passes through; `accelerate launch` works as for re
 
 import json
 import logging
-import sys
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
-from transformers import (
-    TrainingArguments,
-    set_seed,
-)
+from transformers import TrainingArguments
 
 from hf_scratch_gpt.data.arguments import DataArguments
 from hf_scratch_gpt.data.instruct import (
@@ -68,23 +63,11 @@ from hf_scratch_gpt.training.arguments import (
     ResponseArguments,
     RunArguments,
     parse_recipe_args,
-    setup_logging,
 )
-from hf_scratch_gpt.training.defaults import (
-    apply_finetune_defaults,
-    defaults_help,
-    finetune_defaults,
-    given_arguments,
-)
-from hf_scratch_gpt.training.lora import apply_lora, count_parameters, describe_lora, finish_lora
-from hf_scratch_gpt.training.reporting import (
-    LOSS_PLOT,
-    CardInfo,
-    push_output_dir,
-    save_loss_plot,
-    write_model_card,
-)
-from hf_scratch_gpt.training.run import prepare_output_dir, save_final_model
+from hf_scratch_gpt.training.defaults import defaults_help, finetune_defaults
+from hf_scratch_gpt.training.lora import apply_lora, describe_lora, finish_lora, log_trainable_parameters
+from hf_scratch_gpt.training.reporting import CardInfo
+from hf_scratch_gpt.training.run import start_run
 from hf_scratch_gpt.training.trainer import RecipeTrainer
 from scratch_tokenizer.hf_tokenizer import load_chat_tokenizer
 
@@ -157,23 +140,26 @@ ARGUMENT_TYPES = (
 BUILTIN_DATA = "the built-in instruction task set (hf_scratch_gpt.data.instruct_tasks)"
 
 
-def main(args: list[str] | None = None) -> dict:
-    model_args, data_args, instruct_args, response_args, lora_args, run_args, training_args = (
-        parse_recipe_args(
-            ARGUMENT_TYPES, DEFAULTS, args, description=f"{__doc__}\n{defaults_help('instruct')}"
-        )
+def parse_args(args: list[str] | None = None) -> tuple:
+    """The command line (or `--config FILE` plus flags) as this recipe's argument dataclasses."""
+    return parse_recipe_args(
+        ARGUMENT_TYPES,
+        DEFAULTS,
+        args,
+        description=f"{__doc__}\n{defaults_help('instruct')}",
+        defaults_from_base="instruct",
+        script="recipes/finetune_instruct.py",
     )
-    given = given_arguments(ARGUMENT_TYPES, args)
-    setup_logging(training_args)
-    if not model_args.model_name_or_path:
-        raise ValueError(
-            "--model_name_or_path is required: the pretrained checkpoint to finetune (e.g. outputs/pretrain)"
-        )
-    resume = prepare_output_dir(
-        training_args.output_dir, run_args.overwrite_output_dir, training_args.resume_from_checkpoint
-    )
-    set_seed(training_args.seed)
-    output_dir = Path(training_args.output_dir)
+
+
+def main(model_args, data_args, instruct_args, response_args, lora_args, run_args, training_args) -> dict:
+    run = start_run(
+        "finetune_instruct",
+        training_args,
+        run_args,
+        inputs=[model_args.model_name_or_path, model_args.tokenizer_name, data_args.train_file,
+                data_args.validation_file, data_args.test_file, instruct_args.judge_model],
+    )  # fmt: skip
 
     # 1. Records -> chat messages, split 85/10/5 (train/test/validation) in file order unless files are given;
     #    with no data, the built-in task set (its own disjoint splits, drawn under --seed).
@@ -203,10 +189,8 @@ def main(args: list[str] | None = None) -> dict:
     model = load_causal_lm(
         model_args.model_name_or_path, model_args.trust_remote_code, **model_args.config_kwargs()
     )
-    # Learning rate, epochs, warmup and schedule from the base, for the flags the user did not give.
     defaults = finetune_defaults("instruct", model.config, model_args.model_name_or_path)
-    applied = apply_finetune_defaults(training_args, defaults, given)
-    logger.info("finetuning defaults %s: %s", applied or "(all given on the command line)", defaults.reason)
+    logger.info("finetuning defaults chosen from the base: %s", defaults.reason)
     context = model.config.n_positions
     max_length = instruct_args.max_seq_length or context
     if max_length > context:
@@ -215,12 +199,7 @@ def main(args: list[str] | None = None) -> dict:
         )
     if lora_args.use_peft:
         model = apply_lora(model, lora_args, task_type="CAUSAL_LM")
-    parameters = count_parameters(model)
-    logger.info(
-        "trainable parameters: %s of %s",
-        f"{parameters['trainable_params']:,}",
-        f"{parameters['total_params']:,}",
-    )
+    parameters = log_trainable_parameters(model)
 
     # 3. Tokenize with the chat template: labels -100 except on the responses and their EOS.
     with training_args.main_process_first(desc="tokenizing"):
@@ -247,117 +226,124 @@ def main(args: list[str] | None = None) -> dict:
         processing_class=tokenizer,
         data_collator=InstructCollator(pad_token_id=tokenizer.pad_token_id),
         max_train_seconds=run_args.max_train_seconds,
+        callbacks=[run.callback()],
     )
-    train_result = trainer.train(resume_from_checkpoint=resume)
-    metrics = {**train_result.metrics, **trainer.evaluate()}
+    train_result = trainer.train(resume_from_checkpoint=run.resume)
+    metrics = {
+        **train_result.metrics,
+        **trainer.evaluate(),
+        **parameters,
+        "world_size": training_args.world_size,
+        "learning_rate": training_args.learning_rate,
+        "num_train_epochs": training_args.num_train_epochs,
+    }
 
-    # 5. Save (merged model, adapter or full model), generate for the held-out instructions, report.
+    # 5. Save (merged model, adapter or full model) as a chat model that answers greedily and stops at EOS.
     model = finish_lora(trainer.model, lora_args.merge_adapter) if lora_args.use_peft else trainer.model
-    model.config.use_cache = True  # the Trainer turned the KV cache off for training
-    model.generation_config = response_args.generation_config(tokenizer)  # greedy, stops at EOS
-    # Recorded in config.json, so the Space (and anyone) can tell a chat model from a base model.
-    model.config.chat_finetuned = True
-    metrics.update(
-        {
-            **parameters,
-            "world_size": training_args.world_size,
-            "learning_rate": training_args.learning_rate,
-            "num_train_epochs": training_args.num_train_epochs,
-        }
+    model.generation_config = response_args.generation_config(tokenizer)
+    model.config.chat_finetuned = (
+        True  # in config.json: the Space (and anyone) can tell a chat model from a base
     )
+    run.save_model(model, tokenizer)
+
+    # 6. Greedy answers to the held-out test instructions, scored against their references.
     judge_error = None
     if trainer.is_world_process_zero():
-        save_final_model(model, tokenizer, output_dir)
-        # 6. Greedy answers to the held-out test instructions, scored against their references.
-        test = chats["test"]
-        if response_args.num_generate is not None:
-            test = test.select(range(min(response_args.num_generate, len(test))))
-        if test.num_rows == 0:
-            logger.warning(
-                "no test records to answer (--num_generate 0 or an empty test split): no test responses"
-            )
-        else:
-            prompts, references = zip(*map(prompt_and_reference, test["messages"]), strict=True)
-            responses = generate_responses(
-                model,
-                tokenizer,
-                list(prompts),
-                list(references),
-                max_new_tokens=response_args.max_new_tokens,
-                batch_size=response_args.generation_batch_size,
-            )
-            (output_dir / "generated_responses.json").write_text(
-                json.dumps([asdict(r) for r in responses], indent=2, ensure_ascii=False)
-            )
-            metrics.update({f"test_{name}": value for name, value in response_metrics(responses).items()})
-            if builtin:
-                metrics.update(exact_match_per_family(raw["test"]["family"], responses))
-            if instruct_args.judge_model:
-                try:
-                    scores = judge_responses(
-                        responses,
-                        instruct_args.judge_model,
-                        max_new_tokens=instruct_args.judge_max_new_tokens,
-                        trust_remote_code=model_args.trust_remote_code,
-                    )
-                    metrics.update({f"test_{name}": value for name, value in judge_metrics(scores).items()})
-                except JudgeLoadError as err:
-                    judge_error = err  # the other results are still saved; the run fails at the end
-                    logger.error("%s; saving the other results", err)
-                    metrics["judge_error"] = str(err)
-    trainer.save_metrics("all", metrics)
-    trainer.save_state()
-    if trainer.is_world_process_zero():
-        how = describe_lora(lora_args) if lora_args.use_peft else "full finetuning"
-        write_model_card(
-            output_dir,
-            CardInfo(
-                model_name=output_dir.name,
-                pipeline_tag="text-generation",
-                summary=f"An instruction-following GPT finetuned from `{model_args.model_name_or_path}` with "
-                f"hf_scratch_gpt ({how}; loss on the responses only). Prompt it with the tokenizer's chat template.",
-                metrics={k: v for k, v in metrics.items() if k in CARD_METRICS or is_test_figure(k)},
-                evaluation=per_family_table(metrics),
-                data=BUILTIN_DATA
-                if builtin
-                else data_args.dataset_name or f"local files: {data_args.train_file}",
-                dataset=data_args.dataset_name,
-                base_model=model_args.model_name_or_path,
-                hyperparameters={
-                    "training": how,
-                    "trainable parameters": f"{parameters['trainable_params']:,} of {parameters['total_params']:,}",
-                    "learning_rate": training_args.learning_rate,
-                    "epochs": training_args.num_train_epochs,
-                    "schedule": f"{training_args.lr_scheduler_type.value}, warmup {training_args.warmup_steps:g}",
-                    "defaults chosen from the base": defaults.reason,
-                    "batch size per device": training_args.per_device_train_batch_size,
-                },
-                usage=USAGE.format(path=output_dir.as_posix()),
-                command=["recipes/finetune_instruct.py", *(sys.argv[1:] if args is None else args)],
-            ),
-        )
-        save_loss_plot(
-            trainer.state.log_history,
-            output_dir / LOSS_PLOT,
-            title=f"instruction finetuning {output_dir.name}",
-        )
-    if trainer.is_world_process_zero() and "test_num_responses" in metrics:
-        logger.info(
-            "validation loss on responses %.4f; %d test responses: exact match %.1f%%, ROUGE-L %.3f, %.1f%% ended "
-            "with EOS, the most common one answers %.1f%%",
-            metrics["eval_loss"],
-            metrics["test_num_responses"],
-            100 * metrics.get("test_exact_match", float("nan")),
-            metrics.get("test_rouge_l", float("nan")),
-            100 * metrics["test_eos_rate"],
-            100 * metrics["test_most_common_response_share"],
-        )
-    if training_args.push_to_hub:
-        push_output_dir(trainer, output_dir)
-    trainer.end_run()
+        judge_error = answer_test_records(
+            model, tokenizer, chats["test"], raw["test"], builtin, instruct_args, response_args,
+            model_args.trust_remote_code, run.output_dir, metrics,
+        )  # fmt: skip
+    card = model_card(
+        run, model_args, data_args, lora_args, training_args, metrics, parameters, defaults, builtin
+    )
+    run.finish(trainer, metrics, card, plot_title=f"instruction finetuning {run.output_dir.name}")
     if judge_error is not None:
-        raise SystemExit(f"error: {judge_error}. The other results are saved in {output_dir}")
+        raise SystemExit(f"error: {judge_error}. The other results are saved in {run.output_dir}")
     return metrics
+
+
+def model_card(run, model_args, data_args, lora_args, training_args, metrics, parameters, defaults, builtin):
+    """What the model card says about this instruction finetune."""
+    how = describe_lora(lora_args) if lora_args.use_peft else "full finetuning"
+    return CardInfo(
+        model_name=run.output_dir.name,
+        pipeline_tag="text-generation",
+        summary=f"An instruction-following GPT finetuned from `{model_args.model_name_or_path}` with "
+        f"hf_scratch_gpt ({how}; loss on the responses only). Prompt it with the tokenizer's chat template.",
+        metrics={k: v for k, v in metrics.items() if k in CARD_METRICS or is_test_figure(k)},
+        evaluation=per_family_table(metrics),
+        data=BUILTIN_DATA if builtin else data_args.dataset_name or f"local files: {data_args.train_file}",
+        dataset=data_args.dataset_name,
+        base_model=model_args.model_name_or_path,
+        hyperparameters={
+            "training": how,
+            "trainable parameters": f"{parameters['trainable_params']:,} of {parameters['total_params']:,}",
+            "learning_rate": training_args.learning_rate,
+            "epochs": training_args.num_train_epochs,
+            "schedule": f"{training_args.lr_scheduler_type.value}, warmup {training_args.warmup_steps:g}",
+            "defaults chosen from the base": defaults.reason,
+            "batch size per device": training_args.per_device_train_batch_size,
+        },
+        usage=USAGE.format(path=run.output_dir.as_posix()),
+        command=run.command,
+    )
+
+
+def answer_test_records(
+    model, tokenizer, test_chats, test_records, builtin, instruct_args, response_args, trust_remote_code,
+    output_dir, metrics,
+) -> Exception | None:  # fmt: skip
+    """Answer the test prompts greedily into generated_responses.json and add the scores to `metrics`.
+
+    Returns the judge's load error, if any: the other results are still saved, and the run fails at the end.
+    """
+    if response_args.num_generate is not None:
+        test_chats = test_chats.select(range(min(response_args.num_generate, len(test_chats))))
+    if test_chats.num_rows == 0:
+        logger.warning(
+            "no test records to answer (--num_generate 0 or an empty test split): no test responses"
+        )
+        return None
+    prompts, references = zip(*map(prompt_and_reference, test_chats["messages"]), strict=True)
+    responses = generate_responses(
+        model,
+        tokenizer,
+        list(prompts),
+        list(references),
+        max_new_tokens=response_args.max_new_tokens,
+        batch_size=response_args.generation_batch_size,
+    )
+    (output_dir / "generated_responses.json").write_text(
+        json.dumps([asdict(r) for r in responses], indent=2, ensure_ascii=False)
+    )
+    metrics.update({f"test_{name}": value for name, value in response_metrics(responses).items()})
+    if builtin:
+        metrics.update(exact_match_per_family(test_records["family"], responses))
+    logger.info(
+        "validation loss on responses %.4f; %d test responses: exact match %.1f%%, ROUGE-L %.3f, %.1f%% ended "
+        "with EOS, the most common one answers %.1f%%",
+        metrics["eval_loss"],
+        metrics["test_num_responses"],
+        100 * metrics.get("test_exact_match", float("nan")),
+        metrics.get("test_rouge_l", float("nan")),
+        100 * metrics["test_eos_rate"],
+        100 * metrics["test_most_common_response_share"],
+    )
+    if not instruct_args.judge_model:
+        return None
+    try:
+        scores = judge_responses(
+            responses,
+            instruct_args.judge_model,
+            max_new_tokens=instruct_args.judge_max_new_tokens,
+            trust_remote_code=trust_remote_code,
+        )
+    except JudgeLoadError as err:
+        logger.error("%s; saving the other results", err)
+        metrics["judge_error"] = str(err)
+        return err
+    metrics.update({f"test_{name}": value for name, value in judge_metrics(scores).items()})
+    return None
 
 
 CARD_METRICS = ("eval_loss", "train_loss")
@@ -397,4 +383,4 @@ print(chat(messages, max_new_tokens=64)[0]["generated_text"][-1]["content"])"""
 
 
 if __name__ == "__main__":
-    main()
+    main(*parse_args())

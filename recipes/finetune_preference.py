@@ -44,11 +44,8 @@ import copy
 import dataclasses
 import json
 import logging
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from transformers import set_seed
 
 try:
     from trl import DPOConfig
@@ -69,24 +66,12 @@ from hf_scratch_gpt.training.arguments import (
     ResponseArguments,
     RunArguments,
     parse_recipe_args,
-    setup_logging,
 )
-from hf_scratch_gpt.training.defaults import (
-    apply_finetune_defaults,
-    defaults_help,
-    finetune_defaults,
-    given_arguments,
-)
-from hf_scratch_gpt.training.lora import count_parameters, describe_lora, finish_lora, lora_config
+from hf_scratch_gpt.training.defaults import defaults_help, finetune_defaults
+from hf_scratch_gpt.training.lora import describe_lora, finish_lora, log_trainable_parameters, lora_config
 from hf_scratch_gpt.training.preference_trainer import PreferenceTrainer
-from hf_scratch_gpt.training.reporting import (
-    LOSS_PLOT,
-    CardInfo,
-    push_output_dir,
-    save_loss_plot,
-    write_model_card,
-)
-from hf_scratch_gpt.training.run import prepare_output_dir, save_final_model
+from hf_scratch_gpt.training.reporting import CardInfo
+from hf_scratch_gpt.training.run import start_run
 from scratch_tokenizer.hf_tokenizer import load_chat_tokenizer
 
 logger = logging.getLogger("finetune_preference")
@@ -136,26 +121,31 @@ ARGUMENT_TYPES = (
 )
 
 
-def main(args: list[str] | None = None) -> dict:
-    parsed_model_args, data_args, pref_args, response_args, lora_args, run_args, training_args = (
-        parse_recipe_args(
-            ARGUMENT_TYPES, DEFAULTS, args, description=f"{__doc__}\n{defaults_help('preference')}"
-        )
+def parse_args(args: list[str] | None = None) -> tuple:
+    """The command line (or `--config FILE` plus flags) as this recipe's argument dataclasses, the model
+    arguments as `ModelArguments` with DPOConfig's --trust_remote_code."""
+    parsed_model_args, *others, training_args = parse_recipe_args(
+        ARGUMENT_TYPES,
+        DEFAULTS,
+        args,
+        description=f"{__doc__}\n{defaults_help('preference')}",
+        defaults_from_base="preference",
+        script="recipes/finetune_preference.py",
     )
-    given = given_arguments(ARGUMENT_TYPES, args)
     model_args = ModelArguments(
         **dataclasses.asdict(parsed_model_args), trust_remote_code=training_args.trust_remote_code
     )
-    setup_logging(training_args)
-    if not model_args.model_name_or_path:
-        raise ValueError(
-            "--model_name_or_path is required: the instruction-finetuned checkpoint to tune (e.g. outputs/instruct)"
-        )
-    resume = prepare_output_dir(
-        training_args.output_dir, run_args.overwrite_output_dir, training_args.resume_from_checkpoint
-    )
-    set_seed(training_args.seed)
-    output_dir = Path(training_args.output_dir)
+    return (model_args, *others, training_args)
+
+
+def main(model_args, data_args, pref_args, response_args, lora_args, run_args, training_args) -> dict:
+    run = start_run(
+        "finetune_preference",
+        training_args,
+        run_args,
+        inputs=[model_args.model_name_or_path, model_args.tokenizer_name, data_args.train_file,
+                data_args.validation_file, data_args.test_file],
+    )  # fmt: skip
 
     # 1. Records -> prompt / chosen / rejected messages, split 85/10/5 (train/test/validation) in file order unless
     #    split files are given; pairs with identical answers are skipped.
@@ -174,14 +164,12 @@ def main(args: list[str] | None = None) -> dict:
     model = load_causal_lm(
         model_args.model_name_or_path, model_args.trust_remote_code, **model_args.config_kwargs()
     )
-    # --beta, learning rate, epochs, warmup, schedule and batch size from the base, for the flags not given.
     defaults = finetune_defaults(
         "preference", model.config, model_args.model_name_or_path, use_peft=lora_args.use_peft
     )
-    applied = apply_finetune_defaults(training_args, defaults, given)
-    logger.info("DPO defaults %s: %s", applied or "(all given on the command line)", defaults.reason)
+    logger.info("DPO defaults chosen from the base: %s", defaults.reason)
     context = model.config.n_positions
-    training_args.max_length = training_args.max_length or context
+    training_args.max_length = training_args.max_length or context  # known only once the model is loaded
     if training_args.max_length > context:
         raise ValueError(
             f"--max_length {training_args.max_length} is above the model's context (n_positions {context})"
@@ -199,17 +187,11 @@ def main(args: list[str] | None = None) -> dict:
         processing_class=tokenizer,
         peft_config=lora_config(lora_args, task_type="CAUSAL_LM") if lora_args.use_peft else None,
         max_train_seconds=run_args.max_train_seconds,
+        callbacks=[run.callback()],
     )
-    parameters = count_parameters(trainer.model)
-    logger.info(
-        "trainable parameters: %s of %s",
-        f"{parameters['trainable_params']:,}",
-        f"{parameters['total_params']:,}",
-    )
+    parameters = log_trainable_parameters(trainer.model)
     test_pairs = trainer.tokenize_pairs(pairs["test"], "test")
-    test_prompts = pairs["test"]
-    if response_args.num_generate is not None:
-        test_prompts = test_prompts.select(range(min(response_args.num_generate, len(test_prompts))))
+    test_prompts = first_rows(pairs["test"], response_args.num_generate)
 
     # 4. Before training: the starting model (= the reference) on the test pairs and prompts.
     score = dict(pad_token_id=tokenizer.pad_token_id, batch_size=training_args.per_device_eval_batch_size)
@@ -222,7 +204,7 @@ def main(args: list[str] | None = None) -> dict:
     )
 
     # 5. Train; the validation metrics are TRL's (eval_rewards/accuracies, eval_rewards/margins, eval_loss).
-    train_result = trainer.train(resume_from_checkpoint=resume)
+    train_result = trainer.train(resume_from_checkpoint=run.resume)
     metrics.update({**train_result.metrics, **trainer.evaluate()})
 
     # 6. After training: the policy against the reference on the same test pairs.
@@ -231,64 +213,73 @@ def main(args: list[str] | None = None) -> dict:
     metrics.update({f"test_{name}": value for name, value in after_pairs.items()})
     metrics.update({**parameters, "test_pairs": len(test_pairs), "world_size": training_args.world_size})
 
-    # 7. Save (merged model, adapter or full model), generate again, report.
+    # 7. Save (merged model, adapter or full model) as a chat model that answers greedily and stops at EOS, then
+    #    answer the test prompts again.
     model = finish_lora(trainer.model, lora_args.merge_adapter) if lora_args.use_peft else trainer.model
-    model.config.use_cache = True  # the Trainer turned the KV cache off for training
-    model.generation_config = response_args.generation_config(tokenizer)  # greedy, stops at EOS
+    model.generation_config = response_args.generation_config(tokenizer)
+    run.save_model(model, tokenizer)
     evaluation = ""
     if trainer.is_world_process_zero():
-        save_final_model(model, tokenizer, output_dir)
-        after = respond(model, tokenizer, test_prompts, response_args)
-        if test_prompts.num_rows:
-            before_metrics, after_metrics = response_metrics(before), response_metrics(after)
-            metrics.update({f"before_{name}": value for name, value in before_metrics.items()})
-            metrics.update({f"test_{name}": value for name, value in after_metrics.items()})
-            write_responses(output_dir / "generated_responses.json", test_prompts, before, after)
-        evaluation = before_after_table(metrics)
-    trainer.save_metrics("all", metrics)
-    trainer.save_state()
-    if trainer.is_world_process_zero():
-        how = describe_lora(lora_args) if lora_args.use_peft else "full DPO against a frozen copy"
-        write_model_card(
-            output_dir,
-            CardInfo(
-                model_name=output_dir.name,
-                pipeline_tag="text-generation",
-                summary=f"A GPT preference-tuned with DPO (TRL's DPOTrainer, beta {training_args.beta}) from "
-                f"`{model_args.model_name_or_path}` with hf_scratch_gpt ({how}). Prompt it with the tokenizer's "
-                "chat template.",
-                metrics={k: v for k, v in metrics.items() if k in HEADLINE_METRICS},
-                data=data_args.dataset_name or f"local files: {data_args.train_file}",
-                dataset=data_args.dataset_name,
-                base_model=model_args.model_name_or_path,
-                hyperparameters={
-                    "training": how,
-                    "beta": training_args.beta,
-                    "loss type": ", ".join(training_args.loss_type),
-                    "trainable parameters": f"{parameters['trainable_params']:,} of {parameters['total_params']:,}",
-                    "learning_rate": training_args.learning_rate,
-                    "epochs": training_args.num_train_epochs,
-                    "schedule": f"{training_args.lr_scheduler_type.value}, warmup {training_args.warmup_steps:g}",
-                    "defaults chosen from the base": defaults.reason,
-                    "batch size per device": training_args.per_device_train_batch_size,
-                    "max_length": training_args.max_length,
-                },
-                usage=USAGE.format(path=output_dir.as_posix()),
-                evaluation=evaluation,
-                command=["recipes/finetune_preference.py", *(sys.argv[1:] if args is None else args)],
-            ),
+        evaluation = compare_responses(
+            model, tokenizer, test_prompts, before, response_args, run.output_dir, metrics
         )
-        save_loss_plot(trainer.state.log_history, output_dir / LOSS_PLOT, title=f"DPO {output_dir.name}")
-        logger.info(
-            "test pairs: likelihood accuracy %.3f before; after DPO reward accuracy %.3f, mean margin %.4f",
-            metrics["before_likelihood_accuracy"],
-            metrics["test_reward_accuracy"],
-            metrics["test_reward_margin"],
-        )
-    if training_args.push_to_hub:
-        push_output_dir(trainer, output_dir)
-    trainer.end_run()
+    how = describe_lora(lora_args) if lora_args.use_peft else "full DPO against a frozen copy"
+    card = CardInfo(
+        model_name=run.output_dir.name,
+        pipeline_tag="text-generation",
+        summary=f"A GPT preference-tuned with DPO (TRL's DPOTrainer, beta {training_args.beta}) from "
+        f"`{model_args.model_name_or_path}` with hf_scratch_gpt ({how}). Prompt it with the tokenizer's "
+        "chat template.",
+        metrics={k: v for k, v in metrics.items() if k in HEADLINE_METRICS},
+        data=data_args.dataset_name or f"local files: {data_args.train_file}",
+        dataset=data_args.dataset_name,
+        base_model=model_args.model_name_or_path,
+        hyperparameters=hyperparameters(training_args, how, parameters, defaults.reason),
+        usage=USAGE.format(path=run.output_dir.as_posix()),
+        evaluation=evaluation,
+        command=run.command,
+    )
+    run.finish(trainer, metrics, card, plot_title=f"DPO {run.output_dir.name}")
     return metrics
+
+
+def first_rows(dataset, count: int | None):
+    """The first `count` rows of `dataset` (all of them when `count` is None)."""
+    return dataset if count is None else dataset.select(range(min(count, len(dataset))))
+
+
+def hyperparameters(training_args, how: str, parameters: dict, defaults_reason: str) -> dict:
+    """The model card's hyperparameter table."""
+    return {
+        "training": how,
+        "beta": training_args.beta,
+        "loss type": ", ".join(training_args.loss_type),
+        "trainable parameters": f"{parameters['trainable_params']:,} of {parameters['total_params']:,}",
+        "learning_rate": training_args.learning_rate,
+        "epochs": training_args.num_train_epochs,
+        "schedule": f"{training_args.lr_scheduler_type.value}, warmup {training_args.warmup_steps:g}",
+        "defaults chosen from the base": defaults_reason,
+        "batch size per device": training_args.per_device_train_batch_size,
+        "max_length": training_args.max_length,
+    }
+
+
+def compare_responses(model, tokenizer, test_prompts, before, response_args, output_dir, metrics) -> str:
+    """Answer the test prompts with the trained model, score both sets of answers (`before_*`, `test_*` in
+    `metrics`), write them side by side to generated_responses.json, log the test figures; return the model card's
+    before / after table."""
+    after = respond(model, tokenizer, test_prompts, response_args)
+    if test_prompts.num_rows:
+        metrics.update({f"before_{name}": value for name, value in response_metrics(before).items()})
+        metrics.update({f"test_{name}": value for name, value in response_metrics(after).items()})
+        write_responses(output_dir / "generated_responses.json", test_prompts, before, after)
+    logger.info(
+        "test pairs: likelihood accuracy %.3f before; after DPO reward accuracy %.3f, mean margin %.4f",
+        metrics["before_likelihood_accuracy"],
+        metrics["test_reward_accuracy"],
+        metrics["test_reward_margin"],
+    )
+    return before_after_table(metrics)
 
 
 HEADLINE_METRICS = (
@@ -365,4 +356,4 @@ def write_responses(path: Path, test_prompts, before: list, after: list) -> None
 
 
 if __name__ == "__main__":
-    main()
+    main(*parse_args())

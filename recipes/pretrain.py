@@ -1,7 +1,7 @@
 """Pretrain a GPT from scratch (the project's main job): tokenizer -> packed blocks -> next-token prediction.
 
 With no data flags it trains our byte-level BPE tokenizer and a small ScratchGPT on the built-in default corpus
-(Python's own help texts, present on every machine; 6 epochs, about a minute and a half on an idle 2-core CPU),
+(Python's own help texts, present on every machine; 6 epochs, a minute or two on a 2-core CPU),
 reports validation loss, perplexity, nats per character and bits per byte, and prints a sample generation:
 
     python recipes/pretrain.py
@@ -25,7 +25,6 @@ generation config, train/eval/all_results.json, README.md (model card) and loss.
 """
 
 import logging
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,12 +40,11 @@ from transformers import (
     GenerationConfig,
     TrainingArguments,
     default_data_collator,
-    set_seed,
 )
 
 from hf_scratch_gpt import ScratchGPTConfig, ScratchGPTForCausalLM
 from hf_scratch_gpt.data.arguments import DataArguments
-from hf_scratch_gpt.data.lm import pack_function, text_units, tokenize_function
+from hf_scratch_gpt.data.lm import text_units, tokenize_and_pack
 from hf_scratch_gpt.data.loading import (
     limit_samples,
     load_raw_datasets,
@@ -55,17 +53,13 @@ from hf_scratch_gpt.data.loading import (
     text_to_dataset,
 )
 from hf_scratch_gpt.model.presets import parse_config_overrides, preset_config_kwargs
-from hf_scratch_gpt.training.arguments import ModelArguments, RunArguments, parse_recipe_args, setup_logging
+from hf_scratch_gpt.training.arguments import ModelArguments, RunArguments, parse_recipe_args
 from hf_scratch_gpt.training.lora import count_parameters
-from hf_scratch_gpt.training.reporting import (
-    LOSS_PLOT,
-    CardInfo,
-    push_output_dir,
-    save_loss_plot,
-    write_model_card,
-)
-from hf_scratch_gpt.training.run import clear_saved_model, prepare_output_dir
+from hf_scratch_gpt.training.reporting import CardInfo
+from hf_scratch_gpt.training.run import start_run
 from hf_scratch_gpt.training.trainer import RecipeTrainer
+from scratch_tokenizer.default_corpus import default_corpus_text
+from scratch_tokenizer.train import train_tokenizer
 
 logger = logging.getLogger("pretrain")
 
@@ -118,48 +112,33 @@ class PretrainArguments:
     sample_max_new_tokens: int = field(default=100, metadata={"help": "Length of that sample, in tokens."})
 
 
-def main(args: list[str] | None = None) -> dict:
-    model_args, data_args, pretrain_args, run_args, training_args = parse_recipe_args(
-        (ModelArguments, DataArguments, PretrainArguments, RunArguments, TrainingArguments), DEFAULTS, args
+def parse_args(args: list[str] | None = None) -> tuple:
+    """The command line (or `--config FILE` plus flags) as this recipe's argument dataclasses."""
+    return parse_recipe_args(
+        (ModelArguments, DataArguments, PretrainArguments, RunArguments, TrainingArguments),
+        DEFAULTS,
+        args,
+        __doc__,
+        script="recipes/pretrain.py",
     )
-    setup_logging(training_args)
-    resume = prepare_output_dir(
-        training_args.output_dir, run_args.overwrite_output_dir, training_args.resume_from_checkpoint
-    )
-    set_seed(training_args.seed)
-    output_dir = Path(training_args.output_dir)
 
-    # 1. Raw text: a Hub dataset, local files, or the built-in default corpus; a validation split is carved
-    #    from the end of the training rows when none is given.
-    has_data = data_args.dataset_name or data_args.train_file
-    if has_data:
-        raw = load_raw_datasets(data_args)
-    else:
-        from scratch_tokenizer.default_corpus import default_corpus_text
 
-        raw = DatasetDict({"train": text_to_dataset(default_corpus_text(), data_args.text_column_name)})
-    if "validation" not in raw:
-        held_out = split_off(raw["train"], data_args.validation_split_percentage, shuffle=False)
-        raw = DatasetDict({**raw, **held_out})
-    raw = limit_samples(raw, data_args)
+def main(model_args, data_args, pretrain_args, run_args, training_args) -> dict:
+    run = start_run(
+        "pretrain",
+        training_args,
+        run_args,
+        inputs=[model_args.model_name_or_path, model_args.tokenizer_name, data_args.train_file,
+                data_args.validation_file],
+    )  # fmt: skip
+    resume, output_dir = run.resume, run.output_dir
+
+    # 1. Raw text: a Hub dataset, local files, or the built-in default corpus, with a validation split.
+    raw, eos_between_rows = load_text(data_args, pretrain_args)
     text_column = data_args.text_column_name
-    for split in ("train", "validation"):
-        require_columns(raw[split], [text_column], split, {text_column: "--text_column_name"})
-    rows_are_lines = not data_args.dataset_name and str(data_args.train_file or ".txt").endswith(".txt")
-    eos_between_rows = (
-        (not rows_are_lines) if pretrain_args.eos_between_rows is None else pretrain_args.eos_between_rows
-    )
 
     # 2. Model shape, checked before any work: a checkpoint's config, or a named size plus overrides.
-    overrides = parse_config_overrides(model_args.config_overrides)
-    if model_args.model_name_or_path:
-        config = AutoConfig.from_pretrained(
-            model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code, **overrides
-        )
-    else:
-        config = ScratchGPTConfig(**preset_config_kwargs(model_args.model_size, model_args.config_overrides))
-    if model_args.attn_implementation:
-        config._attn_implementation = model_args.attn_implementation
+    config = model_config(model_args)
     context = config.n_positions
     block_size = pretrain_args.block_size or context
     if block_size > context:
@@ -168,30 +147,16 @@ def main(args: list[str] | None = None) -> dict:
             f"or for a new model raise it with --config_overrides n_positions={block_size}"
         )
 
-    # 3. Tokenizer: the checkpoint's when resuming, a given one, or our BPE trained on the training split
-    #    (by the main process; the others receive it, so nothing is written before training starts).
+    # 3. Tokenizer: the checkpoint's when resuming, a given one, or our BPE trained on the training split.
     started = time.perf_counter()
     given_tokenizer = model_args.tokenizer_name or model_args.model_name_or_path
-    if resume or given_tokenizer:
-        tokenizer = AutoTokenizer.from_pretrained(
-            resume or given_tokenizer, trust_remote_code=model_args.trust_remote_code
-        )
-    else:
-        tokenizer = None
-        if PartialState().is_main_process:
-            from scratch_tokenizer.train import train_tokenizer
-
-            logger.info(
-                "training a byte-level BPE tokenizer (vocab %d) on the training split",
-                pretrain_args.vocab_size,
-            )
-            tokenizer = train_tokenizer(
-                texts=list(raw["train"][text_column]), vocab_size=pretrain_args.vocab_size
-            )
-        if training_args.world_size > 1:
-            shared = [tokenizer]
-            broadcast_object_list(shared, from_process=0)
-            tokenizer = shared[0]
+    tokenizer = load_or_train_tokenizer(
+        resume or given_tokenizer,
+        raw["train"][text_column],
+        pretrain_args.vocab_size,
+        training_args,
+        model_args,
+    )
     tokenizer.model_max_length = context
     tokenizer_seconds = time.perf_counter() - started
 
@@ -211,32 +176,22 @@ def main(args: list[str] | None = None) -> dict:
             f"use the model's own tokenizer or a model with a larger vocab_size"
         )
 
-    # 5. Tokenize and pack into blocks (once, on the main process first; the others reuse the cache).
+    # 5. Tokenize and pack into blocks (on the main process first; the others reuse the cache). The validation
+    #    blocks count the characters and bytes they cover, for nats per character and bits per byte.
     with training_args.main_process_first(desc="tokenizing and packing"):
-        blocks = {}
-        for split in ("train", "validation"):
-            tokenized = raw[split].map(
-                tokenize_function(
-                    tokenizer, text_column, eos_between_rows, count_chars=split == "validation"
-                ),
-                batched=True,
-                remove_columns=raw[split].column_names,
+        blocks = {
+            split: tokenize_and_pack(
+                raw[split],
+                tokenizer,
+                text_column,
+                block_size,
+                eos_between_rows,
+                count_chars=split == "validation",
                 num_proc=data_args.preprocessing_num_workers,
-                desc=f"tokenizing {split}",
-            )
-            blocks[split] = tokenized.map(
-                pack_function(block_size),
-                batched=True,
-                batch_size=10_000,
-                remove_columns=tokenized.column_names,
-                num_proc=data_args.preprocessing_num_workers,
-                desc=f"packing {split} into blocks of {block_size}",
-            )
-            if len(blocks[split]) == 0:
-                raise ValueError(
-                    f"the {split} text has fewer than --block_size={block_size} tokens, so not one block fits; "
-                    f"lower --block_size or give more {split} text"
-                )
+                name=split,
+            )  # fmt: skip
+            for split in ("train", "validation")
+        }
     units = text_units(blocks["validation"])
     blocks["validation"] = blocks["validation"].remove_columns(["n_chars", "n_bytes"])
     logger.info(
@@ -247,7 +202,7 @@ def main(args: list[str] | None = None) -> dict:
         units.n_chars,
     )
 
-    # 6. Train.
+    # 6. Train; the samples printed at the end are drawn with these settings.
     model.generation_config = GenerationConfig(
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
@@ -266,66 +221,23 @@ def main(args: list[str] | None = None) -> dict:
         data_collator=default_data_collator,
         max_train_seconds=run_args.max_train_seconds,
         eval_text_units=units,
+        callbacks=[run.callback()],
     )
     train_result = trainer.train(resume_from_checkpoint=resume)
-    if trainer.is_world_process_zero():
-        clear_saved_model(output_dir)  # an earlier run's model files (overwritten runs)
-    trainer.save_model()  # model, config + code files, generation config, tokenizer
+    run.save_model(trainer.model, tokenizer)  # model, config + code files, generation config, tokenizer
 
-    # 7. Evaluate and report.
+    # 7. Evaluate and report: the metrics include what finetuning defaults read back (learning rate, tokens seen).
     metrics = {
         **train_result.metrics,
         **trainer.evaluate(),
         **count_parameters(model),
-        "world_size": training_args.world_size,
-        "block_size": block_size,
+        **training_record(trainer, block_size, len(blocks["train"]), resume),
         "vocab_size": len(tokenizer),
-        "train_tokens_per_epoch": len(blocks["train"]) * block_size,
         "validation_chars": units.n_chars,
         "validation_bytes": units.n_bytes,
         "tokenizer_seconds": round(tokenizer_seconds, 2),
-        "global_step": trainer.state.global_step,
-        # What finetuning defaults read back (hf_scratch_gpt.training.defaults): how long this base trained.
-        "learning_rate": training_args.learning_rate,
-        "train_tokens_seen": trainer.state.global_step
-        * training_args.per_device_train_batch_size
-        * training_args.gradient_accumulation_steps
-        * training_args.world_size
-        * block_size,
-        "resumed_from_step": resume_step(resume),
-        "stopped_by_time_budget": bool(
-            trainer.time_budget and trainer.time_budget.stopped_at_step is not None
-        ),
     }
-    trainer.save_metrics("all", metrics)
-    trainer.save_state()
     if trainer.is_world_process_zero():
-        local_files = ", ".join(Path(p).name for p in (data_args.train_file, data_args.validation_file) if p)
-        tokenizer_note = (
-            f"the tokenizer of {given_tokenizer}"
-            if given_tokenizer
-            else f"its own byte-level BPE tokenizer ({len(tokenizer)} tokens) trained on the same text"
-        )
-        write_model_card(
-            output_dir,
-            CardInfo(
-                model_name=output_dir.name,
-                pipeline_tag="text-generation",
-                summary=f"A {metrics['total_params'] / 1e6:.1f}M-parameter GPT (ScratchGPT: GPT-2's architecture, "
-                f"written from scratch in hf_scratch_gpt) pretrained with next-token prediction, with {tokenizer_note}.",
-                metrics={name: metrics[name] for name in HEADLINE_METRICS if name in metrics},
-                data=data_args.dataset_name
-                or (f"local files: {local_files}" if local_files else DEFAULT_CORPUS),
-                dataset=data_args.dataset_name,
-                base_model=model_args.model_name_or_path,
-                hyperparameters=hyperparameters(model.config, training_args, block_size, metrics),
-                usage=USAGE.format(path=output_dir.as_posix()),
-                command=["recipes/pretrain.py", *(sys.argv[1:] if args is None else args)],
-            ),
-        )
-        save_loss_plot(
-            trainer.state.log_history, output_dir / LOSS_PLOT, title=f"pretraining {output_dir.name}"
-        )
         print_sample(
             trainer.model,
             tokenizer,
@@ -338,10 +250,64 @@ def main(args: list[str] | None = None) -> dict:
             metrics["eval_nats_per_char"],
             metrics["eval_bits_per_byte"],
         )
-    if training_args.push_to_hub:
-        push_output_dir(trainer, output_dir)
-    trainer.end_run()
+    card = model_card(
+        run, model, training_args, model_args, data_args, metrics, given_tokenizer, len(tokenizer)
+    )
+    run.finish(trainer, metrics, card, plot_title=f"pretraining {output_dir.name}")
     return metrics
+
+
+def load_text(data_args, pretrain_args) -> tuple[DatasetDict, bool]:
+    """The train / validation text, and whether an EOS goes between rows.
+
+    A validation split is carved from the end of the training rows when none is given. Rows of a .txt file (and
+    of the default corpus) are lines of one text, so no EOS goes between them; rows of anything else are documents.
+    """
+    if data_args.dataset_name or data_args.train_file:
+        raw = load_raw_datasets(data_args)
+    else:
+        raw = DatasetDict({"train": text_to_dataset(default_corpus_text(), data_args.text_column_name)})
+    if "validation" not in raw:
+        held_out = split_off(raw["train"], data_args.validation_split_percentage, shuffle=False)
+        raw = DatasetDict({**raw, **held_out})
+    raw = limit_samples(raw, data_args)
+    text_column = data_args.text_column_name
+    for split in ("train", "validation"):
+        require_columns(raw[split], [text_column], split, {text_column: "--text_column_name"})
+    rows_are_lines = not data_args.dataset_name and str(data_args.train_file or ".txt").endswith(".txt")
+    eos = (not rows_are_lines) if pretrain_args.eos_between_rows is None else pretrain_args.eos_between_rows
+    return raw, eos
+
+
+def model_config(model_args):
+    """The config of the checkpoint to continue (with overrides), or of a new model of --model_size."""
+    if model_args.model_name_or_path:
+        config = AutoConfig.from_pretrained(
+            model_args.model_name_or_path,
+            trust_remote_code=model_args.trust_remote_code,
+            **parse_config_overrides(model_args.config_overrides),
+        )
+    else:
+        config = ScratchGPTConfig(**preset_config_kwargs(model_args.model_size, model_args.config_overrides))
+    if model_args.attn_implementation:
+        config._attn_implementation = model_args.attn_implementation
+    return config
+
+
+def load_or_train_tokenizer(name_or_path, texts, vocab_size: int, training_args, model_args):
+    """A saved tokenizer, or our byte-level BPE trained on `texts`: by the main process only (the others receive
+    it), so nothing is written twice and every process tokenizes with the same merges."""
+    if name_or_path:
+        return AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=model_args.trust_remote_code)
+    tokenizer = None
+    if PartialState().is_main_process:
+        logger.info("training a byte-level BPE tokenizer (vocab %d) on the training split", vocab_size)
+        tokenizer = train_tokenizer(texts=list(texts), vocab_size=vocab_size)
+    if training_args.world_size > 1:
+        shared = [tokenizer]
+        broadcast_object_list(shared, from_process=0)
+        tokenizer = shared[0]
+    return tokenizer
 
 
 HEADLINE_METRICS = ("eval_loss", "eval_perplexity", "eval_nats_per_char", "eval_bits_per_byte", "train_loss")
@@ -349,6 +315,49 @@ USAGE = """from transformers import pipeline
 
 generator = pipeline("text-generation", model="{path}", trust_remote_code=True)
 print(generator("To be, or not to be", max_new_tokens=50)[0]["generated_text"])"""
+
+
+def model_card(
+    run, model, training_args, model_args, data_args, metrics, given_tokenizer, vocab_size
+) -> CardInfo:
+    """What the model card says about this pretraining run."""
+    local_files = ", ".join(Path(p).name for p in (data_args.train_file, data_args.validation_file) if p)
+    tokenizer_note = (
+        f"the tokenizer of {given_tokenizer}"
+        if given_tokenizer
+        else f"its own byte-level BPE tokenizer ({vocab_size} tokens) trained on the same text"
+    )
+    return CardInfo(
+        model_name=run.output_dir.name,
+        pipeline_tag="text-generation",
+        summary=f"A {metrics['total_params'] / 1e6:.1f}M-parameter GPT (ScratchGPT: GPT-2's architecture, "
+        f"written from scratch in hf_scratch_gpt) pretrained with next-token prediction, with {tokenizer_note}.",
+        metrics={name: metrics[name] for name in HEADLINE_METRICS if name in metrics},
+        data=data_args.dataset_name or (f"local files: {local_files}" if local_files else DEFAULT_CORPUS),
+        dataset=data_args.dataset_name,
+        base_model=model_args.model_name_or_path,
+        hyperparameters=hyperparameters(model.config, training_args, metrics["block_size"], metrics),
+        usage=USAGE.format(path=run.output_dir.as_posix()),
+        command=run.command,
+    )
+
+
+def training_record(trainer, block_size: int, train_blocks: int, resume: str | None) -> dict:
+    """How long and how this base trained; hf_scratch_gpt.training.defaults reads it back when finetuning."""
+    args = trainer.args
+    batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+    return {
+        "world_size": args.world_size,
+        "block_size": block_size,
+        "train_tokens_per_epoch": train_blocks * block_size,
+        "global_step": trainer.state.global_step,
+        "learning_rate": args.learning_rate,
+        "train_tokens_seen": trainer.state.global_step * batch * block_size,
+        "resumed_from_step": resume_step(resume),
+        "stopped_by_time_budget": bool(
+            trainer.time_budget and trainer.time_budget.stopped_at_step is not None
+        ),
+    }
 
 
 def resume_step(checkpoint: str | None) -> int:
@@ -391,4 +400,4 @@ def print_sample(model, tokenizer, prompt: str) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(*parse_args())

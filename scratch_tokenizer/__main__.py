@@ -2,4 +2,5 @@
 
 from scratch_tokenizer.train import main
 
-main()
+if __name__ == "__main__":  # importing it (a tool walking the package) runs nothing
+    main()

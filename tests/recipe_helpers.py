@@ -1,23 +1,23 @@
 """Helpers for the recipe tests: tiny data written under tmp_path, a tiny pretrained checkpoint, recipe loading."""
 
-import importlib.util
+import importlib
 import json
 import random
 from pathlib import Path
-
-from conftest import REPO_ROOT
 
 # Arguments that keep every recipe run to a few seconds: tiny batches, no progress bars, no integrations.
 FAST_ARGS = ["--disable_tqdm", "true", "--report_to", "none", "--logging_steps", "1", "--seed", "0"]
 
 
 def load_recipe(name: str):
-    """Import recipes/<name>.py as a module (recipes/ is not a package)."""
-    path = REPO_ROOT / "recipes" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"recipe_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The recipe module `recipes.<name>`."""
+    return importlib.import_module(f"recipes.{name}")
+
+
+def run_recipe(recipe, args: list[str]):
+    """Run a recipe (module or name) on command-line `args`, as `python recipes/<name>.py ARGS` does."""
+    module = load_recipe(recipe) if isinstance(recipe, str) else recipe
+    return module.main(*module.parse_args(args))
 
 
 def ascii_text(n_chars: int) -> str:

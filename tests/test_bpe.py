@@ -1,6 +1,5 @@
 """Our from-scratch byte-level BPE: hand-worked training, GPT-2 parity, round trips, special tokens, files."""
 
-import doctest
 import json
 from collections import Counter
 from itertools import pairwise
@@ -13,7 +12,6 @@ from hypothesis import strategies as st
 from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
 from transformers import GPT2TokenizerFast
 
-from scratch_tokenizer import bpe as bpe_module
 from scratch_tokenizer.bpe import (
     GPT2_SPLIT_PATTERN,
     ByteLevelBPE,
@@ -145,10 +143,6 @@ def test_tie_break_is_smallest_pair():
     # The smallest pair, (32, 99) " c", wins; " cd" is then [256, 100], so next come (97, 98) and (256, 100).
     bpe = train_bpe(["ab cd"], vocab_size=256 + 3, special_tokens=[], show_progress=False)
     assert list(bpe.merges) == [(32, 99), (97, 98), (256, 100)]
-
-
-def test_docstring_examples():
-    assert doctest.testmod(bpe_module).failed == 0
 
 
 def test_training_is_deterministic_and_matches_textbook_trainer():

@@ -78,13 +78,3 @@ def test_confusion_matrices_json_and_plot(tmp_path):
 def test_results_table_rows():
     table = results_table({"test": {"accuracy": 0.9567, "f1": 0.95555, "rows": 300}})
     assert table.splitlines()[-1] == "| test | 95.67% | 0.9556 | 300 |"
-
-
-def test_docstring_examples():
-    import doctest
-
-    from hf_scratch_gpt.evaluation import classification as classify_eval
-    from scratch_tokenizer import text_files
-
-    for module in (classify_eval, text_files):
-        assert doctest.testmod(module).failed == 0, module.__name__

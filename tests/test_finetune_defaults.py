@@ -9,14 +9,8 @@ from transformers import GPT2Config, GPT2LMHeadModel, TrainingArguments
 from hf_scratch_gpt import ScratchGPTConfig, ScratchGPTForCausalLM
 from hf_scratch_gpt.data.arguments import DataArguments
 from hf_scratch_gpt.model.presets import preset_config_kwargs
-from hf_scratch_gpt.training.arguments import ModelArguments, RunArguments
-from hf_scratch_gpt.training.defaults import (
-    apply_finetune_defaults,
-    count_config_parameters,
-    defaults_help,
-    finetune_defaults,
-    given_arguments,
-)
+from hf_scratch_gpt.training.arguments import ModelArguments, RunArguments, parse_recipe_args
+from hf_scratch_gpt.training.defaults import count_config_parameters, defaults_help, finetune_defaults
 
 ARGUMENT_TYPES = (ModelArguments, DataArguments, RunArguments, TrainingArguments)
 MINI = ScratchGPTConfig(**preset_config_kwargs("mini"), vocab_size=4096)  # the main job's base shape
@@ -67,37 +61,62 @@ def test_unknown_task_is_an_error():
         finetune_defaults("summarize", MINI, None)
 
 
-def test_given_arguments_are_what_was_typed(tmp_path):
-    argv = [
-        "--model_name_or_path",
-        "x",
-        "--learning_r",
-        "1e-3",
-        "--num_train_epochs=3",
-        "--bf16",
-        "--seed",
-        "1",
-    ]
-    assert given_arguments(ARGUMENT_TYPES, argv) == {
-        "model_name_or_path",
-        "learning_rate",  # an abbreviated flag, as argparse reads it
-        "num_train_epochs",
-        "bf16",
-        "seed",
-    }
-    assert given_arguments(ARGUMENT_TYPES, []) == set()
+@pytest.fixture
+def mini_base(tmp_path):
+    """A folder holding only the main job's base config (no pretraining record): the small-base table applies."""
+    MINI.save_pretrained(tmp_path / "base")
+    return tmp_path / "base"
+
+
+def parse(argument_types, task, base, *argv):
+    """The recipes' parser on `argv`, with the values chosen from `base` for `task`; the TrainingArguments."""
+    args = ["--model_name_or_path", str(base), "--output_dir", str(base.parent / "out"), *argv]
+    return parse_recipe_args(argument_types, {"report_to": "none"}, args, defaults_from_base=task)[-1]
+
+
+def test_flags_given_win_over_the_base_and_the_rest_come_from_it(mini_base):
+    small = finetune_defaults("instruct", MINI, mini_base)
+    chosen = parse(ARGUMENT_TYPES, "instruct", mini_base)
+    assert (chosen.learning_rate, chosen.num_train_epochs, chosen.warmup_steps) == (1e-3, 10, 0.05)
+    assert chosen.lr_scheduler_type.value == "cosine"  # an enum, as TrainingArguments keeps it
+    assert chosen.per_device_train_batch_size == small.per_device_train_batch_size == 32
+    # An abbreviated flag and --flag=value count, as argparse reads them; what is not given stays the base's.
+    given = parse(ARGUMENT_TYPES, "instruct", mini_base, "--learning_r", "3e-4", "--num_train_epochs=3")
+    assert (given.learning_rate, given.num_train_epochs) == (3e-4, 3)
+    assert given.warmup_steps == 0.05 and given.lr_scheduler_type.value == "cosine"
+    # A falsy value given (no warmup) is given all the same.
+    no_warmup = parse(ARGUMENT_TYPES, "instruct", mini_base, "--warmup_steps", "0")
+    assert no_warmup.warmup_steps == 0 and no_warmup.learning_rate == 1e-3
+
+
+def test_config_file_values_win_over_the_base_and_flags_over_the_file(mini_base, tmp_path):
     config = tmp_path / "args.json"
-    config.write_text(json.dumps({"model_name_or_path": "x", "warmup_steps": 10}))
-    assert given_arguments(ARGUMENT_TYPES, [str(config)]) == {"model_name_or_path", "warmup_steps"}
+    config.write_text(json.dumps({"warmup_steps": 10, "learning_rate": 2e-4}))
+    from_file = parse(ARGUMENT_TYPES, "instruct", mini_base, "--config", str(config))
+    assert (from_file.warmup_steps, from_file.learning_rate) == (10, 2e-4)
+    assert from_file.num_train_epochs == 10  # not in the file: the base's
+    flag_beside = parse(
+        ARGUMENT_TYPES, "instruct", mini_base, "--config", str(config), "--learning_rate", "5e-4"
+    )
+    assert (flag_beside.learning_rate, flag_beside.warmup_steps) == (5e-4, 10)
+    # A lone config file names the base itself.
+    lone = tmp_path / "run.yaml"
+    lone.write_text(f"model_name_or_path: {mini_base}\noutput_dir: {tmp_path / 'o'}\nnum_train_epochs: 4\n")
+    alone = parse_recipe_args(
+        ARGUMENT_TYPES, {"report_to": "none"}, [str(lone)], defaults_from_base="instruct"
+    )
+    assert (alone[-1].num_train_epochs, alone[-1].learning_rate) == (4, 1e-3)
 
 
-def test_defaults_apply_only_to_flags_not_given(tmp_path):
-    args = TrainingArguments(output_dir=str(tmp_path), learning_rate=3e-4, use_cpu=True, report_to="none")
-    defaults = finetune_defaults("instruct", MINI, None)
-    applied = apply_finetune_defaults(args, defaults, given={"learning_rate"})
-    assert args.learning_rate == 3e-4 and "learning_rate" not in applied
-    assert args.num_train_epochs == 10 and args.warmup_steps == 0.05
-    assert args.lr_scheduler_type.value == "cosine"  # an enum, as TrainingArguments keeps it
+def test_without_a_task_nothing_comes_from_the_base(mini_base):
+    args = ["--model_name_or_path", str(mini_base), "--output_dir", str(mini_base.parent / "o")]
+    plain = parse_recipe_args(ARGUMENT_TYPES, {"report_to": "none"}, args)[-1]
+    assert plain.learning_rate == TrainingArguments(output_dir="o").learning_rate  # transformers' own default
+
+
+def test_a_task_needs_the_base(tmp_path):
+    with pytest.raises(ValueError, match="--model_name_or_path is required"):
+        parse_recipe_args(ARGUMENT_TYPES, {}, ["--output_dir", str(tmp_path)], defaults_from_base="classify")
 
 
 def test_preference_defaults_of_a_small_base_are_the_measured_dpo_values(tmp_path):
@@ -135,22 +154,21 @@ def test_gpt2_sized_bases_keep_the_books_dpo_settings(config):
     assert finetune_defaults("preference", config, None, use_peft=True).learning_rate == pytest.approx(5e-5)
 
 
-def test_dpo_beta_is_a_default_only_when_not_given(tmp_path):
-    trl = pytest.importorskip("trl", reason="needs the trl extra: pip install -e '.[trl]'")
-    # (DPOConfig has its own --trust_remote_code, so no ModelArguments here: the recipe drops theirs)
-    argument_types = (DataArguments, RunArguments, trl.DPOConfig)
-    given = given_arguments(argument_types, ["--train_file", "x.json", "--beta", "0.5"])
-    assert given == {"train_file", "beta"}
-    args = trl.DPOConfig(output_dir=str(tmp_path), beta=0.5, use_cpu=True, report_to="none")
-    assert args.learning_rate == 1e-6  # TRL's own default, replaced below
-    applied = apply_finetune_defaults(args, finetune_defaults("preference", MINI, None), given)
-    assert args.beta == 0.5 and "beta" not in applied
+def test_dpo_beta_is_a_default_only_when_not_given(mini_base):
+    pytest.importorskip("trl", reason="needs the trl extra: pip install -e '.[trl]'")
+    from recipes.finetune_preference import ARGUMENT_TYPES as DPO_ARGUMENT_TYPES
+
+    given = parse(DPO_ARGUMENT_TYPES, "preference", mini_base, "--train_file", "x.json", "--beta", "0.5")
+    assert given.beta == 0.5  # given: TRL's 0.1 and the base's 0.3 both lose
     assert (
-        args.learning_rate == 1e-4 and args.num_train_epochs == 2 and args.lr_scheduler_type.value == "linear"
+        given.learning_rate == 1e-4
+        and given.num_train_epochs == 2
+        and given.lr_scheduler_type.value == "linear"
     )
-    fresh = trl.DPOConfig(output_dir=str(tmp_path), use_cpu=True, report_to="none", learning_rate=2e-4)
-    apply_finetune_defaults(fresh, finetune_defaults("preference", MINI, None), {"learning_rate"})
+    fresh = parse(DPO_ARGUMENT_TYPES, "preference", mini_base, "--learning_rate", "2e-4")
     assert fresh.beta == 0.3 and fresh.learning_rate == 2e-4
+    lora = parse(DPO_ARGUMENT_TYPES, "preference", mini_base, "--use_peft")
+    assert lora.learning_rate == pytest.approx(1e-3) and lora.beta == 0.3  # LoRA's 10 x learning rate
 
 
 def test_preference_help_names_both_tables():

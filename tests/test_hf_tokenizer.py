@@ -1,6 +1,5 @@
 """The export to a Hugging Face fast tokenizer: same ids as our encoder and as GPT-2, chat template, loading."""
 
-import doctest
 import json
 import os
 import site
@@ -17,7 +16,6 @@ from test_bpe import GPT2_IDS, GPT2_TEXT
 from tokenizers import Regex, pre_tokenizers
 from transformers import GPT2TokenizerFast
 
-from scratch_tokenizer import hf_tokenizer as hf_tokenizer_module
 from scratch_tokenizer.bpe import GPT2_SPLIT_PATTERN, ByteLevelBPE, replace_surrogates, train_bpe
 from scratch_tokenizer.default_corpus import default_corpus_documents
 from scratch_tokenizer.hf_tokenizer import CHAT_TEMPLATE, to_hf_tokenizer
@@ -121,10 +119,6 @@ def test_pre_tokenizer_splits_like_python_regex():
     split = pre_tokenizers.Split(Regex(GPT2_SPLIT_PATTERN), behavior="isolated")
     text = shared_file("tinyshakespeare.txt").read_text(encoding="utf-8")[:50_000] + TEXTS[2] + TEXTS[4]
     assert [piece for piece, _ in split.pre_tokenize_str(text)] == regex.findall(GPT2_SPLIT_PATTERN, text)
-
-
-def test_docstring_example():
-    assert doctest.testmod(hf_tokenizer_module).failed == 0
 
 
 def test_lone_surrogates_documented_behaviour(bpe, tokenizer):

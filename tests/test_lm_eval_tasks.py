@@ -5,7 +5,14 @@ import math
 
 import pytest
 import torch
-from recipe_helpers import FAST_ARGS, ascii_text, labelled_rows, load_recipe, preference_records, write_jsonl
+from recipe_helpers import (
+    FAST_ARGS,
+    ascii_text,
+    labelled_rows,
+    preference_records,
+    run_recipe,
+    write_jsonl,
+)
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import hf_scratch_gpt  # noqa: F401  (registers the Auto classes)
@@ -51,7 +58,7 @@ def files(tmp_path_factory):
 def pretrained(files, tmp_path_factory):
     """A tiny model pretrained by recipes/pretrain.py (so its predictions depend on context), with its metrics."""
     output_dir = tmp_path_factory.mktemp("run") / "pretrain"
-    metrics = load_recipe("pretrain").main(
+    metrics = run_recipe("pretrain",
         ["--train_file", str(files / "train.txt"), "--validation_file", str(files / "held_out.txt"),
          "--model_size", "tiny", "--config_overrides", f"n_positions={CONTEXT}", "--vocab_size", "300",
          "--block_size", str(CONTEXT), "--max_steps", "40", "--learning_rate", "3e-3",

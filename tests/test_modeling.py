@@ -1,5 +1,6 @@
 """ScratchGPT config and model: checked against transformers' GPT-2, hand-computed values and round trips."""
 
+import logging
 import math
 
 import pytest
@@ -16,6 +17,8 @@ from transformers import (
     GPT2LMHeadModel,
     StaticCache,
 )
+from transformers.testing_utils import CaptureLogger
+from transformers.utils import logging as transformers_logging
 
 import hf_scratch_gpt  # noqa: F401  (registers the Auto classes)
 from hf_scratch_gpt.model.configuration_scratch_gpt import ScratchGPTConfig
@@ -336,6 +339,60 @@ def test_gradient_checkpointing_gives_the_same_gradients():
     checkpointed = grads()
     for name, grad in plain.items():
         torch.testing.assert_close(checkpointed[name], grad, rtol=1e-5, atol=1e-7, msg=name)
+
+
+def test_gradient_checkpointing_with_a_cache_given_leaves_it_alone_like_gpt2():
+    # A training step with checkpointing on and a cache passed in: the backward pass replays every block, so a
+    # block that wrote into the cache would write this step's keys/values twice. GPT-2 keeps the cache out of the
+    # checkpointed blocks (and warns); ours must too, and compute the same loss and gradients.
+    torch.manual_seed(0)
+    gpt2 = GPT2LMHeadModel(
+        GPT2Config(
+            n_layer=2,
+            n_head=4,
+            n_embd=32,
+            vocab_size=VOCAB,
+            n_positions=48,
+            bos_token_id=0,
+            eos_token_id=0,
+            resid_pdrop=0.0,
+            embd_pdrop=0.0,
+            attn_pdrop=0.0,
+        )
+    )
+    ours = from_gpt2(gpt2)
+    ids = random_ids(2, 10)
+    logging.Logger.warning_once.cache_clear()  # transformers warns once per message and process
+
+    def training_step(model) -> tuple[DynamicCache, torch.Tensor, dict[str, torch.Tensor], str]:
+        model.activation_checkpointing_enable()
+        model.train()
+        cache = DynamicCache()
+        with CaptureLogger(transformers_logging.get_logger("transformers")) as captured:
+            loss = model(ids, labels=ids, cache=cache, use_cache=True).loss
+            loss.backward()
+        grads = {name: p.grad for name, p in model.named_parameters()}
+        return cache, loss, grads, captured.out
+
+    gpt2_cache, gpt2_loss, gpt2_grads, gpt2_log = training_step(gpt2)
+    cache, loss, grads, log = training_step(ours)
+
+    # GPT-2 leaves the cache it was given empty: nothing stored, in no layer (ours, unfixed: 20 = twice 10 tokens).
+    assert gpt2_cache.get_seq_length() == 0 and not any(layer.is_initialized for layer in gpt2_cache.layers)
+    assert cache.get_seq_length() == gpt2_cache.get_seq_length()
+    assert not any(layer.is_initialized for layer in cache.layers)
+    torch.testing.assert_close(loss, gpt2_loss, rtol=0, atol=1e-5)
+    for name, grad in to_gpt2_layout(grads).items():
+        torch.testing.assert_close(grad, gpt2_grads[name], rtol=0, atol=1e-5, msg=name)
+    # Both say that the cache was set aside (GPT-2 at the model, ours at each block).
+    assert "incompatible with gradient checkpointing" in gpt2_log
+    assert "incompatible with gradient checkpointing" in log
+
+
+def to_gpt2_layout(grads: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Our parameter gradients under GPT-2's names and shapes (its Conv1D weights are transposed Linears)."""
+    conv1d = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+    return {name: grad.t() if name.endswith(conv1d) else grad for name, grad in grads.items()}
 
 
 def test_return_dict_false_gives_a_tuple():

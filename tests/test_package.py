@@ -1,11 +1,19 @@
-"""The package itself: plain Auto registration, a torch-free tokenizer, old import paths, and the stage layering.
+"""The package itself: plain Auto registration, a torch-free tokenizer, old import paths, the stage layering,
+doctests collected from every module, and every import declared in pyproject.toml.
 
 Import checks run in a fresh interpreter, where imports start from zero."""
 
 import ast
+import importlib
+import importlib.metadata
 import json
+import os
+import re
+import shlex
+import shutil
 import subprocess
 import sys
+import tomllib
 import warnings
 from pathlib import Path
 
@@ -65,7 +73,9 @@ def test_tokenizer_cli_trains(tmp_path, module):
     loaded = json.loads(out.strip().splitlines()[-1])
     assert loaded["torch"] is (module == "hf_scratch_gpt.train_tokenizer")  # the old path imports the package
     model = json.loads((tmp_path / "tok" / "tokenizer.json").read_text())["model"]
-    assert len(model["vocab"]) == 270 and len(model["merges"]) == 270 - 256 - 1  # bytes, merges, <|endoftext|>
+    assert (
+        len(model["vocab"]) == 270 and len(model["merges"]) == 270 - 256 - 1
+    )  # bytes, merges, <|endoftext|>
 
 
 def test_import_registers_without_an_import_hook():
@@ -231,3 +241,206 @@ def test_every_module_has_a_docstring():
         module for module, path in package_modules() if not ast.get_docstring(ast.parse(path.read_text()))
     ]
     assert not missing, missing
+
+
+# ---------------------------------------------------------------- doctests: pytest collects every module
+
+
+PACKAGES = ("scratch_tokenizer", "hf_scratch_gpt")
+
+
+def test_every_module_is_importable_and_collected_for_doctests(request, capsys):
+    """pyproject's pytest config collects the doctests of both packages, and each of their modules imports."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    options = pyproject["tool"]["pytest"]["ini_options"]
+    addopts = shlex.split(options["addopts"])
+    assert "--doctest-modules" in addopts
+    assert not [opt for opt in addopts if opt.startswith(("--ignore", "--deselect"))], addopts
+    testpaths = [ROOT / path for path in options["testpaths"]]
+    norecurse = request.config.getini("norecursedirs")
+    uncovered, unimportable = [], []
+    for module, path in package_modules():
+        folders = path.relative_to(ROOT).parent.parts
+        if not any(path.is_relative_to(folder) for folder in testpaths) or any(
+            Path(folder).match(pattern) for folder in folders for pattern in norecurse
+        ):
+            uncovered.append(str(path.relative_to(ROOT)))
+        try:
+            importlib.import_module(module)  # what collecting its doctests does
+        except Exception as err:  # report them all
+            unimportable.append(f"{module}: {err!r}")
+    assert not uncovered, uncovered
+    assert not unimportable, unimportable
+    # A package's conftest.py could drop modules (collect_ignore); collection must run no command.
+    assert not [path for package in PACKAGES for path in (ROOT / package).rglob("conftest.py")]
+    assert capsys.readouterr().out == "", "importing a module (its __main__.py too) printed something"
+
+
+# ---------------------------------------------------------------- every third-party import declared
+
+FIRST_PARTY = {*PACKAGES, "recipes", "space"}
+# Modules only for an extra (and everything under them): their imports may come from that extra too.
+EXTRA_ONLY = {
+    "hf_scratch_gpt.training.preference_trainer": "trl",
+    "hf_scratch_gpt.evaluation.lm_eval_tasks": "lm-eval",
+    "recipes.finetune_preference": "trl",
+    "space": "space",
+}
+# What each folder may import: the core dependencies and its extra; tests and benchmarks everything of `dev`.
+FOLDERS = {"scratch_tokenizer": "core", "hf_scratch_gpt": "core", "recipes": "core", "space": "core",
+           "tests": "dev", "benchmarks": "dev"}  # fmt: skip
+
+
+def canonical(name: str) -> str:
+    """A distribution name as pip compares them (PEP 503): `PyYAML`, `pyyaml` and `py_yaml` are one."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def declared_distributions(pyproject: Path) -> dict[str, set[str]]:
+    """The canonical distribution names of `core` and of each extra, with `project[extra,...]` self-references
+    resolved (the dev extra is composed from the others)."""
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+    raw = {"core": project.get("dependencies", []), **project.get("optional-dependencies", {})}
+
+    def names(group: str, seen: frozenset = frozenset()) -> set[str]:
+        found = set()
+        for requirement in raw.get(group, []):
+            match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[([^\]]*)\])?", requirement)
+            assert match, f"cannot read the requirement {requirement!r} of {group}"
+            if canonical(match[1]) == canonical(project["name"]):
+                for extra in (match[2] or "").split(","):
+                    extra = extra.strip()
+                    assert extra in raw, f"{group} names the extra {extra!r}, which pyproject.toml lacks"
+                    if extra not in seen:
+                        found |= names(extra, seen | {group})
+            else:
+                found.add(canonical(match[1]))
+        return found
+
+    return {group: names(group) for group in raw}
+
+
+def dotted_name(root: Path, path: Path) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def third_party_imports(path: Path, local: set[str]) -> set[str]:
+    """Top-level names of the absolute imports in a file (at any depth: in functions and `try` blocks too) that
+    are neither the standard library nor ours."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.partition(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.partition(".")[0])
+    return {name for name in found if name not in sys.stdlib_module_names | local | {"__future__"}}
+
+
+def module_extra(module: str) -> str | None:
+    """The extra a module is only for, or None for a module of the core install."""
+    return next((extra for m, extra in EXTRA_ONLY.items() if module == m or module.startswith(m + ".")), None)
+
+
+def undeclared_imports(root: Path) -> list[str]:
+    """`file: import name (distributions) is not declared in ...` for each import that pyproject.toml under
+    `root` does not declare where that file may take it from."""
+    declared = declared_distributions(root / "pyproject.toml")
+    distributions = importlib.metadata.packages_distributions()
+    problems = []
+    for folder, group in FOLDERS.items():
+        for path in sorted((root / folder).rglob("*.py")):
+            extra = module_extra(dotted_name(root, path))
+            groups = ["core", *(g for g in (group, extra) if g not in (None, "core"))]
+            allowed = set().union(*(declared.get(g, set()) for g in groups))
+            local = FIRST_PARTY | {sibling.stem for sibling in path.parent.glob("*.py")}
+            for name in sorted(third_party_imports(path, local)):
+                provided_by = {canonical(d) for d in distributions.get(name, [])}
+                if not provided_by & allowed:
+                    where = " or ".join(["dependencies", *(f"the {g!r} extra" for g in groups[1:])])
+                    found = ", ".join(sorted(provided_by)) or "no installed distribution"
+                    problems.append(
+                        f"{path.relative_to(root)}: import {name} ({found}) is not declared in {where}"
+                    )
+    return problems
+
+
+def test_every_third_party_import_is_declared():
+    problems = undeclared_imports(ROOT)
+    assert not problems, "\n".join(problems)
+
+
+def test_undeclared_imports_are_found(tmp_path):
+    """The check itself: an import in a function, an extra-only module, a composed dev extra, a test helper."""
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "hf_scratch_gpt"\ndependencies = ["NumPy>=1.25"]\n'
+        '[project.optional-dependencies]\ntrl = ["trl"]\nspace = ["gradio"]\n'
+        'dev = ["hf_scratch_gpt[trl]", "pytest"]\n',
+        encoding="utf-8",
+    )
+    files = {
+        "hf_scratch_gpt/__init__.py": "import os\nimport numpy\nfrom . import data\n",
+        "hf_scratch_gpt/data/classify.py": "def read():\n    import pandas as pd\n",
+        "hf_scratch_gpt/training/preference_trainer.py": "from trl import DPOTrainer\n",
+        "hf_scratch_gpt/training/trainer.py": "import trl\n",  # not an extra-only module
+        "space/app.py": "import gradio as gr\nimport hf_scratch_gpt\n",  # space: no extra for it here
+        "tests/helpers.py": "import pytest\n",
+        "tests/test_x.py": "import helpers\nimport trl\nimport yaml\n",  # trl through dev's self-reference
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    assert undeclared_imports(tmp_path) == [
+        "hf_scratch_gpt/data/classify.py: import pandas (pandas) is not declared in dependencies",
+        "hf_scratch_gpt/training/trainer.py: import trl (trl) is not declared in dependencies",
+        "tests/test_x.py: import yaml (pyyaml) is not declared in dependencies or the 'dev' extra",
+    ]
+
+
+# ---------------------------------------------------------------- a core install imports every module
+
+
+@pytest.mark.slow
+def test_core_install_imports_every_module(tmp_path):
+    """`pip install torch==2.13.0 -e .` into a fresh venv (no system site packages, no extras), then import every
+    module of both packages except those only for an extra: the core dependencies are enough for them.
+
+    The checkout is copied first, so the editable install writes its egg-info into the copy."""
+    source = tmp_path / "src"
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, source / package, ignore=ignore)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    python = str(venv / "bin" / "python")
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    install = subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", "torch==2.13.0", "-e", str(source)],
+        capture_output=True, text=True, timeout=3600, check=False, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
+    modules = [module for module, _ in package_modules() if module_extra(module) is None]
+    code = (
+        "import importlib, json, sys\n"
+        "failed = {}\n"
+        "for name in sys.argv[1:]:\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except Exception as err:\n"
+        "        failed[name] = repr(err)\n"
+        "print(json.dumps({'failed': failed, 'where': importlib.import_module('hf_scratch_gpt').__file__}))\n"
+    )
+    result = subprocess.run(
+        [python, "-c", code, *modules], capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path,
+        env={**env, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["failed"] == {}, out["failed"]
+    assert Path(out["where"]).is_relative_to(source)  # the fresh install, not this checkout
+    check = subprocess.run(
+        [python, "-m", "pip", "check"], capture_output=True, text=True, timeout=300, check=False, env=env
+    )
+    assert check.returncode == 0, check.stdout[-3000:]

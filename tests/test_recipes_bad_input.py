@@ -1,7 +1,7 @@
 """Bad input shared by all three recipes: a training file that is not UTF-8, a model folder that does not exist."""
 
 import pytest
-from recipe_helpers import FAST_ARGS, ascii_text, labelled_rows, load_recipe, make_checkpoint
+from recipe_helpers import FAST_ARGS, ascii_text, labelled_rows, make_checkpoint, run_recipe
 
 from hf_scratch_gpt.training.arguments import ModelArguments
 
@@ -33,7 +33,7 @@ def test_non_utf8_train_file_names_the_file_and_the_byte_offset(recipe, checkpoi
     with pytest.raises(
         ValueError, match=rf"--train_file {path} is not UTF-8: byte 0xe9 at byte offset {offset}"
     ):
-        load_recipe(recipe).main(args)
+        run_recipe(recipe, args)
 
 
 def test_non_utf8_spam_collection_with_the_book_split(checkpoint, latin1_file, tmp_path):
@@ -42,7 +42,7 @@ def test_non_utf8_spam_collection_with_the_book_split(checkpoint, latin1_file, t
     with pytest.raises(
         ValueError, match=rf"--train_file {path} is not UTF-8: byte 0xe9 at byte offset {offset}"
     ):
-        load_recipe("finetune_classifier").main([*args, "--output_dir", str(tmp_path / "out"), *FAST_ARGS])
+        run_recipe("finetune_classifier", [*args, "--output_dir", str(tmp_path / "out"), *FAST_ARGS])
 
 
 @pytest.mark.parametrize("recipe", RECIPES)
@@ -57,7 +57,7 @@ def test_missing_model_folder_says_no_folder_and_not_a_hub_id(recipe, kind, tmp_
     }[kind]
     args = ["--model_name_or_path", name, "--output_dir", str(tmp_path / "out"), *FAST_ARGS]
     with pytest.raises(ValueError, match=r"no folder exists at that path .*and it is not a Hub id"):
-        load_recipe(recipe).main(args)
+        run_recipe(recipe, args)
 
 
 def test_model_location_errors(tmp_path, monkeypatch):

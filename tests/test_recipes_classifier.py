@@ -6,7 +6,15 @@ import logging
 import pytest
 from conftest import shared_file
 from huggingface_hub import ModelCard
-from recipe_helpers import FAST_ARGS, ascii_text, labelled_rows, load_recipe, make_checkpoint, write_jsonl
+from recipe_helpers import (
+    FAST_ARGS,
+    ascii_text,
+    labelled_rows,
+    load_recipe,
+    make_checkpoint,
+    run_recipe,
+    write_jsonl,
+)
 from safetensors.torch import load_file
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, GPT2Config
 
@@ -41,8 +49,9 @@ def run(checkpoint, output_dir, *extra):
         "--learning_rate",
         "2e-3",
     ]
-    return classifier.main(
-        [*args, "--num_train_epochs", "2", "--per_device_train_batch_size", "8", *FAST_ARGS, *extra]
+    return run_recipe(
+        classifier,
+        [*args, "--num_train_epochs", "2", "--per_device_train_batch_size", "8", *FAST_ARGS, *extra],
     )
 
 
@@ -95,7 +104,7 @@ def test_headerless_tsv_end_to_end(checkpoint, sms_file, tmp_path):
 
 def test_small_base_gets_the_small_base_defaults_unless_flags_are_given(checkpoint, sms_file, tmp_path):
     small = CLASSIFY_DEFAULTS["small"]
-    metrics = classifier.main(
+    metrics = run_recipe(classifier,
         ["--model_name_or_path", str(checkpoint), "--train_file", str(sms_file), "--output_dir",
          str(tmp_path / "a"), "--max_steps", "1", "--max_train_samples", "16", "--max_eval_samples", "4",
          *FAST_ARGS]
@@ -108,7 +117,7 @@ def test_small_base_gets_the_small_base_defaults_unless_flags_are_given(checkpoi
     assert rows == {"train": 16, "validation": 4, "test": 4}  # --max_train_samples / --max_eval_samples
     assert metrics["lr_scheduler_type"] == small["lr_scheduler_type"]
     assert "small base" in metrics["finetune_defaults"]
-    given = classifier.main(
+    given = run_recipe(classifier,
         ["--model_name_or_path", str(checkpoint), "--train_file", str(sms_file), "--output_dir",
          str(tmp_path / "b"), "--max_steps", "1", "--learning_rate", "3e-5", "--lr_scheduler_type", "constant",
          *FAST_ARGS]

@@ -7,7 +7,14 @@ import pytest
 import torch
 from datasets import Dataset
 from huggingface_hub import ModelCard
-from recipe_helpers import FAST_ARGS, ascii_text, instruction_records, load_recipe, make_checkpoint
+from recipe_helpers import (
+    FAST_ARGS,
+    ascii_text,
+    instruction_records,
+    load_recipe,
+    make_checkpoint,
+    run_recipe,
+)
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
 import hf_scratch_gpt  # noqa: F401  (registers the Auto classes)
@@ -102,8 +109,9 @@ def run(checkpoint, data_file, output_dir, *extra):
         "--output_dir",
         str(output_dir),
     ]
-    return instruct.main(
-        [*args, "--max_steps", "3", "--learning_rate", "1e-3", "--max_new_tokens", "8", *FAST_ARGS, *extra]
+    return run_recipe(
+        instruct,
+        [*args, "--max_steps", "3", "--learning_rate", "1e-3", "--max_new_tokens", "8", *FAST_ARGS, *extra],
     )
 
 
@@ -228,7 +236,7 @@ def builtin_run(checkpoint, output_dir, *extra):
     """The recipe with no data flags: the built-in task set, small."""
     args = ["--model_name_or_path", str(checkpoint), "--output_dir", str(output_dir), "--max_steps", "3"]
     small = ["--task_train_examples", "40", "--task_eval_examples", "6", "--max_new_tokens", "8"]
-    return instruct.main([*args, *small, *FAST_ARGS, *extra])
+    return run_recipe(instruct, [*args, *small, *FAST_ARGS, *extra])
 
 
 def test_builtin_task_set_and_defaults_from_the_base(checkpoint, tmp_path):
@@ -253,7 +261,7 @@ def test_builtin_task_set_and_defaults_from_the_base(checkpoint, tmp_path):
 
 def test_help_documents_the_defaults(capsys):
     with pytest.raises(SystemExit):
-        instruct.main(["--help"])
+        run_recipe(instruct, ["--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "a base under 50M parameters gets learning_rate 0.001, 10 epochs, cosine schedule" in text
     assert "a GPT-2-sized base keeps the book's learning_rate 5e-05, 2 epochs" in text

@@ -15,6 +15,7 @@ from recipe_helpers import (
     load_recipe,
     make_checkpoint,
     preference_records,
+    run_recipe,
     write_jsonl,
 )
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -154,7 +155,7 @@ def run(checkpoint, data_file, output_dir, *extra):
         "--output_dir",
         str(output_dir),
     ]
-    return preference.main(
+    return run_recipe(preference,
         [*args, "--max_steps", "4", "--learning_rate", "5e-3", "--max_new_tokens", "6", "--bf16", "false",
          *FAST_ARGS, *extra]
     )  # fmt: skip
@@ -271,6 +272,7 @@ def test_prompts_longer_than_the_context_are_cut_from_the_left(checkpoint, tmp_p
 
 def test_missing_trl_says_which_extra_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "trl", None)  # `import trl` now fails as if it were not installed
+    monkeypatch.delitem(sys.modules, "recipes.finetune_preference", raising=False)  # import it afresh
     with pytest.raises(ImportError, match=r"needs TRL: pip install -e '\.\[trl\]'"):
         load_recipe("finetune_preference")
 
@@ -290,3 +292,113 @@ def test_time_budget_stops_dpo(checkpoint, data_file, tmp_path):
         "0",
     )
     assert json.loads((output_dir / "trainer_state.json").read_text())["global_step"] == 1
+
+
+# ---------------------------------------------------------------- PreferenceTrainer: RecipeTrainer first, public TRL
+
+
+def preference_trainer(checkpoint, output_dir, pairs, **config):
+    """A PreferenceTrainer on the tiny checkpoint (context 64) with a 100 s budget, cosine schedule, no warmup."""
+    from trl import DPOConfig
+
+    from hf_scratch_gpt.training.preference_trainer import PreferenceTrainer
+    from scratch_tokenizer.hf_tokenizer import load_chat_tokenizer
+
+    settings = dict(max_length=64, lr_scheduler_type="cosine", warmup_steps=0, learning_rate=1e-3)
+    settings.update(config)
+    args = DPOConfig(output_dir=str(output_dir), use_cpu=True, report_to="none", disable_tqdm=True, bf16=False,
+                     activation_checkpointing=False, **settings)  # fmt: skip
+    model = AutoModelForCausalLM.from_pretrained(checkpoint)
+    ref_model = AutoModelForCausalLM.from_pretrained(checkpoint)
+    tokenizer = load_chat_tokenizer(str(checkpoint))
+    return PreferenceTrainer(model=model, ref_model=ref_model, args=args, train_dataset=pairs,
+                             processing_class=tokenizer, max_train_seconds=100)  # fmt: skip
+
+
+def test_recipe_trainer_wins_even_where_trl_overrides_without_super(checkpoint, tmp_path, monkeypatch):
+    """RecipeTrainer's time-based schedule and cache-on saves come from the method order, not from TRL's goodwill: a
+    TRL release whose DPOTrainer overrides create_scheduler / save_model without calling super() keeps them."""
+    from torch.optim.lr_scheduler import LambdaLR
+    from trl import DPOTrainer
+
+    def trl_create_scheduler(self, num_training_steps, optimizer=None):  # a constant LR, never calls super()
+        self.lr_scheduler = LambdaLR(optimizer or self.optimizer, lambda step: 1.0)
+        return self.lr_scheduler
+
+    def trl_save_model(self, output_dir=None, _internal_call=False):  # saves the model as it is, no super()
+        self.model.save_pretrained(output_dir)
+
+    monkeypatch.setattr(DPOTrainer, "create_scheduler", trl_create_scheduler, raising=False)
+    monkeypatch.setattr(DPOTrainer, "save_model", trl_save_model, raising=False)
+    pairs = to_preference_pairs(Dataset.from_list(preference_records(4)))
+    trainer = preference_trainer(checkpoint, tmp_path / "o", pairs)
+
+    # Half of the 100 s budget spent: a cosine schedule on time is at (1 + cos(pi / 2)) / 2 = 0.5 of the peak LR.
+    trainer.create_optimizer()
+    scheduler = trainer.create_scheduler(num_training_steps=1000, optimizer=trainer.optimizer)
+    trainer.time_budget.elapsed = 50.0
+    scheduler.step()
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.5e-3)
+
+    # Saved with the KV cache on, though training runs with it off; the training value is restored.
+    trainer.model.config.use_cache = False
+    trainer.save_model(str(tmp_path / "saved"))
+    assert json.loads((tmp_path / "saved" / "config.json").read_text())["use_cache"] is True
+    assert trainer.model.config.use_cache is False
+
+
+def test_preference_trainer_overrides_no_private_trl_attribute():
+    """TRL's private methods (`_prepare_dataset`, ...) change between releases without notice; an override of one
+    would silently stop being called, or be called with other arguments."""
+    from trl import DPOTrainer
+
+    from hf_scratch_gpt.training.preference_trainer import PreferenceTrainer
+
+    ours = [cls for cls in PreferenceTrainer.__mro__ if cls.__module__.startswith("hf_scratch_gpt.")]
+    private = {
+        name
+        for cls in ours
+        for name in vars(cls)
+        if name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+    }
+    assert {name for name in private if hasattr(DPOTrainer, name)} == set()
+    assert ours == list(PreferenceTrainer.__mro__[:2])  # PreferenceTrainer, RecipeTrainer, then TRL's classes
+
+
+def test_long_prompt_keeps_its_end_and_whole_answers_through_the_trainer(checkpoint, tmp_path, caplog):
+    """A pair longer than max_length: TRL trains on it (nothing dropped), with the end of its prompt in a well-formed
+    user turn and both answers whole; the recipe's test pairs are tokenized the same way."""
+    from scratch_tokenizer.hf_tokenizer import load_chat_tokenizer
+
+    records = preference_records(7)[::3]  # three "Add the two numbers." pairs, about 61 tokens each
+    records[1]["input"] = " ".join(f"word{i}" for i in range(60))  # ~200 tokens, far over the context of 64
+    pairs = to_preference_pairs(Dataset.from_list(records))
+    with caplog.at_level(logging.WARNING):
+        trainer = preference_trainer(checkpoint, tmp_path / "o", pairs)
+    assert "1 of 3 train pairs do not fit in max_length=64" in caplog.text
+    trained = trainer.train_dataset
+    assert len(trained) == 3
+
+    # Recomputed from the tokenizer alone: the untruncated pair's prompt and answer tokens.
+    tokenizer = load_chat_tokenizer(str(checkpoint))
+    prompt, content = pairs[1]["prompt"], pairs[1]["prompt"][-1]["content"]
+    full_prompt = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True).input_ids
+    assert len(full_prompt) > 64
+    long = trained[1]
+    for column in ("chosen", "rejected"):
+        full = tokenizer.apply_chat_template(prompt + pairs[1][column], tokenize=True)["input_ids"]
+        assert full[: len(full_prompt)] == full_prompt
+        assert long[f"{column}_ids"] == full[len(full_prompt) :]  # the whole answer
+    assert len(long["prompt_ids"]) + max(len(long["chosen_ids"]), len(long["rejected_ids"])) <= 64
+    text = tokenizer.decode(long["prompt_ids"])
+    header, footer = "### User:\n", "\n\n### Assistant:\n"
+    assert text.startswith(header) and text.endswith(footer)  # still a user turn the model can read
+    kept = text[len(header) : -len(footer)]
+    assert content.endswith(kept) and content.endswith("word58 word59") and len(kept) < len(content) / 2
+    # The pairs that fit are TRL's own tokenization, untouched.
+    short = tokenizer.apply_chat_template(pairs[0]["prompt"], add_generation_prompt=True, tokenize=True)
+    assert trained[0]["prompt_ids"] == short["input_ids"]
+
+    tokenized = trainer.tokenize_pairs(pairs, "test")
+    for column in ("prompt_ids", "chosen_ids", "rejected_ids"):
+        assert list(tokenized[column]) == list(trained[column]), column

@@ -12,7 +12,7 @@ import pytest
 import torch
 from conftest import REPO_ROOT
 from huggingface_hub import ModelCard
-from recipe_helpers import FAST_ARGS, ascii_text, load_recipe
+from recipe_helpers import FAST_ARGS, ascii_text, load_recipe, run_recipe
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import hf_scratch_gpt  # noqa: F401  (registers the Auto classes)
@@ -51,7 +51,7 @@ def finished_run(text_files, tmp_path_factory):
         "--bf16", "false",  # float32, so the hand computation below matches to 1e-4
         *FAST_ARGS,
     ]  # fmt: skip
-    return output_dir, pretrain.main(args)
+    return output_dir, run_recipe(pretrain, args)
 
 
 def test_output_folder_is_complete_and_reloads(finished_run):
@@ -106,8 +106,9 @@ def test_nats_per_char_matches_a_hand_computed_value(finished_run, text_files):
 
 
 def test_default_corpus_run_prints_a_sample(tmp_path, capsys):
-    metrics = pretrain.main(
-        [*TINY, "--max_steps", "2", "--eval_steps", "2", "--output_dir", str(tmp_path / "o"), *FAST_ARGS]
+    metrics = run_recipe(
+        pretrain,
+        [*TINY, "--max_steps", "2", "--eval_steps", "2", "--output_dir", str(tmp_path / "o"), *FAST_ARGS],
     )
     assert math.isfinite(metrics["eval_nats_per_char"])
     assert "===== sample" in capsys.readouterr().out
@@ -117,7 +118,9 @@ def test_default_corpus_run_prints_a_sample(tmp_path, capsys):
 def test_refuses_an_output_folder_holding_another_run(finished_run, text_files):
     output_dir, _ = finished_run
     with pytest.raises(FileExistsError, match="already holds another run.*--overwrite_output_dir"):
-        pretrain.main(["--train_file", str(text_files / "train.txt"), *TINY, "--output_dir", str(output_dir)])
+        run_recipe(
+            pretrain, ["--train_file", str(text_files / "train.txt"), *TINY, "--output_dir", str(output_dir)]
+        )
 
 
 def test_block_size_above_the_context_is_an_error(text_files, tmp_path):
@@ -125,33 +128,33 @@ def test_block_size_above_the_context_is_an_error(text_files, tmp_path):
     with pytest.raises(
         ValueError, match=r"--block_size 256 is above the model's context \(n_positions 128\)"
     ):
-        pretrain.main([*args, "--block_size", "256", "--output_dir", str(tmp_path / "o")])
+        run_recipe(pretrain, [*args, "--block_size", "256", "--output_dir", str(tmp_path / "o")])
 
 
 def test_missing_text_column_lists_the_columns_found(tmp_path):
     data = tmp_path / "docs.jsonl"
     data.write_text('{"body": "some text"}\n{"body": "more text"}\n')
     with pytest.raises(ValueError, match=r"column\(s\) \['text'\] not found.*\['body'\].*--text_column_name"):
-        pretrain.main(["--train_file", str(data), *TINY, "--output_dir", str(tmp_path / "o")])
+        run_recipe(pretrain, ["--train_file", str(data), *TINY, "--output_dir", str(tmp_path / "o")])
 
 
 def test_empty_training_file_is_an_error(tmp_path):
     data = tmp_path / "empty.txt"
     data.write_text("")
     with pytest.raises(ValueError, match="train split of .*empty.txt is empty"):
-        pretrain.main(["--train_file", str(data), *TINY, "--output_dir", str(tmp_path / "o")])
+        run_recipe(pretrain, ["--train_file", str(data), *TINY, "--output_dir", str(tmp_path / "o")])
 
 
 def test_too_little_validation_text_for_one_block_is_an_error(text_files, tmp_path):
     (tmp_path / "v.txt").write_text("a few words\n")
     args = ["--train_file", str(text_files / "train.txt"), "--validation_file", str(tmp_path / "v.txt")]
     with pytest.raises(ValueError, match="validation text has fewer than --block_size=32 tokens"):
-        pretrain.main([*args, *TINY, "--output_dir", str(tmp_path / "o"), *FAST_ARGS])
+        run_recipe(pretrain, [*args, *TINY, "--output_dir", str(tmp_path / "o"), *FAST_ARGS])
 
 
 def test_resume_without_checkpoint_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="no complete checkpoint"):
-        pretrain.main([*TINY, "--output_dir", str(tmp_path / "o"), "--resume_from_checkpoint", "last"])
+        run_recipe(pretrain, [*TINY, "--output_dir", str(tmp_path / "o"), "--resume_from_checkpoint", "last"])
 
 
 def test_killed_run_resumes_to_the_same_step_count(text_files, tmp_path):
@@ -177,8 +180,10 @@ def test_killed_run_resumes_to_the_same_step_count(text_files, tmp_path):
     assert not (killed_dir / "checkpoint-24").exists(), "the run finished before it could be killed"
     assert not (killed_dir / "model.safetensors").exists()
 
-    resumed = pretrain.main([*args, "--output_dir", str(killed_dir), "--resume_from_checkpoint", "last"])
-    uninterrupted = pretrain.main([*args, "--output_dir", str(tmp_path / "whole")])
+    resumed = run_recipe(
+        pretrain, [*args, "--output_dir", str(killed_dir), "--resume_from_checkpoint", "last"]
+    )
+    uninterrupted = run_recipe(pretrain, [*args, "--output_dir", str(tmp_path / "whole")])
     assert resumed["global_step"] == uninterrupted["global_step"] == 24
     assert 5 <= resumed["resumed_from_step"] < 24
     assert math.isfinite(resumed["eval_loss"])
@@ -191,7 +196,7 @@ def test_time_budget_stops_training(text_files, tmp_path):
         "--train_file", str(text_files / "train.txt"), *TINY, "--max_train_seconds", "3", "--max_steps", "100000",
         "--eval_strategy", "no", "--save_strategy", "no", "--output_dir", str(tmp_path / "o"), *FAST_ARGS,
     ]  # fmt: skip
-    metrics = pretrain.main(args)
+    metrics = run_recipe(pretrain, args)
     assert metrics["stopped_by_time_budget"] and 1 <= metrics["global_step"] < 100000
     assert metrics["train_runtime"] >= 3
 

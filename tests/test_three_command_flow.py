@@ -7,7 +7,7 @@ tuning flags, and checks the issue's target: >= 90% of the held-out built-in ins
 import json
 
 import pytest
-from recipe_helpers import FAST_ARGS, load_recipe
+from recipe_helpers import FAST_ARGS, load_recipe, run_recipe
 from space_helpers import load_app
 
 pretrain = load_recipe("pretrain")
@@ -17,7 +17,7 @@ instruct = load_recipe("finetune_instruct")
 def test_three_commands_on_tiny_settings(tmp_path):
     base, chat = tmp_path / "pretrain", tmp_path / "instruct"
     tiny = ["--model_size", "tiny", "--vocab_size", "300", "--block_size", "32", "--max_steps", "4"]
-    pretrain.main([*tiny, "--eval_steps", "4", "--output_dir", str(base), *FAST_ARGS])
+    run_recipe(pretrain, [*tiny, "--eval_steps", "4", "--output_dir", str(base), *FAST_ARGS])
     recorded = json.loads((base / "all_results.json").read_text())
     assert recorded["train_tokens_seen"] == 4 * 16 * 32  # steps x batch (pretrain's default 16) x block
     small = [
@@ -30,8 +30,8 @@ def test_three_commands_on_tiny_settings(tmp_path):
         "--max_new_tokens",
         "6",
     ]
-    metrics = instruct.main(
-        ["--model_name_or_path", str(base), "--output_dir", str(chat), *small, *FAST_ARGS]
+    metrics = run_recipe(
+        instruct, ["--model_name_or_path", str(base), "--output_dir", str(chat), *small, *FAST_ARGS]
     )
     # the default learning rate is the one the base recorded (pretrain.py's 2e-3)
     assert recorded["learning_rate"] == 2e-3 and metrics["learning_rate"] == pytest.approx(2e-3)
@@ -47,8 +47,8 @@ def test_three_commands_on_tiny_settings(tmp_path):
 def test_three_commands_as_the_readme_gives_them(tmp_path):
     """About 5 minutes on 2 cores: the README's commands with no tuning flags (only the folders differ)."""
     base, chat = tmp_path / "pretrain", tmp_path / "instruct"
-    pretrain.main(["--output_dir", str(base)])
-    metrics = instruct.main(["--model_name_or_path", str(base), "--output_dir", str(chat)])
+    run_recipe(pretrain, ["--output_dir", str(base)])
+    metrics = run_recipe(instruct, ["--model_name_or_path", str(base), "--output_dir", str(chat)])
     assert metrics["test_num_responses"] == 200
     assert metrics["test_exact_match"] >= 0.90
     assert metrics["test_eos_rate"] == 1.0

@@ -1,6 +1,5 @@
 """The tokenizer job: `python -m scratch_tokenizer.train` and `train_tokenizer(...)`, good and bad input."""
 
-import doctest
 import os
 import subprocess
 import sys
@@ -9,7 +8,6 @@ import pytest
 from conftest import REPO_ROOT, shared_file
 from transformers import AutoTokenizer
 
-from scratch_tokenizer import default_corpus
 from scratch_tokenizer import train as job
 from scratch_tokenizer.bpe import ByteLevelBPE, train_bpe
 from scratch_tokenizer.default_corpus import default_corpus_documents, default_corpus_text
@@ -71,11 +69,6 @@ def test_default_corpus_is_python_help_text():
     text = default_corpus_text()
     assert len(text) > 400_000
     assert 'The "assert" statement' in text and 'The "for" statement' in text
-
-
-def test_docstring_examples():
-    assert doctest.testmod(job).failed == 0
-    assert doctest.testmod(default_corpus).failed == 0
 
 
 def test_cli_special_tokens_and_rerun_into_own_output(corpus_file, tmp_path, capsys):

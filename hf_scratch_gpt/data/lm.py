@@ -107,3 +107,40 @@ def text_units(blocks: Dataset) -> TextUnits:
         n_chars=int(sum(blocks["n_chars"])),
         n_bytes=int(sum(blocks["n_bytes"])),
     )
+
+
+def tokenize_and_pack(
+    dataset: Dataset,
+    tokenizer,
+    text_column: str,
+    block_size: int,
+    append_eos: bool,
+    count_chars: bool = False,
+    num_proc: int | None = None,
+    name: str = "train",
+) -> Dataset:
+    """`dataset`'s text as blocks of exactly `block_size` token ids (with `n_chars` / `n_bytes` if `count_chars`).
+
+    Raises when not one block fits: training on nothing would otherwise fail deep inside the Trainer.
+    """
+    tokenized = dataset.map(
+        tokenize_function(tokenizer, text_column, append_eos, count_chars=count_chars),
+        batched=True,
+        remove_columns=dataset.column_names,
+        num_proc=num_proc,
+        desc=f"tokenizing {name}",
+    )
+    blocks = tokenized.map(
+        pack_function(block_size),
+        batched=True,
+        batch_size=10_000,
+        remove_columns=tokenized.column_names,
+        num_proc=num_proc,
+        desc=f"packing {name} into blocks of {block_size}",
+    )
+    if len(blocks) == 0:
+        raise ValueError(
+            f"the {name} text has fewer than --block_size={block_size} tokens, so not one block fits; "
+            f"lower --block_size or give more {name} text"
+        )
+    return blocks

@@ -212,11 +212,16 @@ class ScratchGPTBlock(GradientCheckpointingLayer):
         self,
         hidden_states: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
+        *,
         cache: Cache | None = None,
         **kwargs,
     ) -> torch.Tensor:
-        # hidden_states stays positional: gradient checkpointing replays the block from its positional inputs.
-        attn_output, _ = self.attn(self.ln_1(hidden_states), attention_mask, cache, **kwargs)
+        """hidden_states (B, T, C) -> (B, T, C).
+
+        hidden_states stays positional: gradient checkpointing replays the block from its positional inputs. cache is
+        keyword-only: GradientCheckpointingLayer looks for it under the name `cache` (see ScratchGPTModel.forward).
+        """
+        attn_output, _ = self.attn(self.ln_1(hidden_states), attention_mask, cache=cache, **kwargs)
         hidden_states = hidden_states + attn_output  # (B, T, C)
         return hidden_states + self.mlp(self.ln_2(hidden_states))  # (B, T, C)
 
@@ -348,7 +353,11 @@ class ScratchGPTModel(ScratchGPTPreTrainedModel):
             position_ids=position_ids,
         )
         for block in self.h:
-            hidden_states = block(hidden_states, mask, cache, position_ids=position_ids, **kwargs)
+            # The cache goes by keyword. When a training step checkpoints the blocks, the backward pass runs each
+            # block's forward a second time, and a cache it received would get this step's keys/values appended
+            # twice. GradientCheckpointingLayer prevents that by dropping a `cache=` keyword (with a warning); a
+            # cache passed by position would slip past it. (GPT-2 keeps its cache out of checkpointed blocks too.)
+            hidden_states = block(hidden_states, mask, cache=cache, position_ids=position_ids, **kwargs)
         hidden_states = self.ln_f(hidden_states)
         return BaseModelOutputWithPast(last_hidden_state=hidden_states, cache=cache if use_cache else None)
 

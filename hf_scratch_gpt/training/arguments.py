@@ -1,19 +1,21 @@
-"""Command-line arguments shared by the recipes in recipes/ (pretrain, finetune_classifier, finetune_instruct,
-finetune_preference).
+"""The recipes' command-line arguments (recipes/: pretrain, finetune_classifier, finetune_instruct, finetune_preference).
 
 Each recipe parses these dataclasses, its own, and transformers' `TrainingArguments` with `HfArgumentParser`,
-so every Trainer flag passes through, and a single `.json` / `.yaml` file may replace the flags. The flag
-names follow transformers' run_clm.py / run_classification.py and TRL's sft.py.
+so every Trainer flag passes through. `parse_recipe_args` parses the command line once: flags win over a
+`--config FILE` (.json / .yaml), which wins over the defaults chosen from the base model (finetuning recipes),
+which win over the recipe's defaults. The flag names follow transformers' run_clm.py / run_classification.py and
+TRL's sft.py.
 
-Usage (inside a recipe):
+Usage (a recipe's `parse_args`):
 
     model_args, data_args, lora_args, run_args, training_args = parse_recipe_args(
         (ModelArguments, DataArguments, LoraArguments, RunArguments, TrainingArguments),
-        defaults={"output_dir": "outputs/finetune", "learning_rate": 5e-4},
+        defaults={"output_dir": "outputs/finetune"}, defaults_from_base="instruct",
     )
 """
 
 import argparse
+import dataclasses
 import json
 import sys
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ import yaml
 from transformers import GenerationConfig, HfArgumentParser
 
 from hf_scratch_gpt.model.presets import parse_config_overrides
+from hf_scratch_gpt.training.defaults import BASE_CHOSEN
 
 
 @dataclass
@@ -125,7 +128,7 @@ class LoraArguments:
         default=None,
         metadata={
             "help": "Modules trained in full beside the adapters, e.g. the LayerNorms `ln_1 ln_2 ln_f` (a few "
-            "thousand weights; they lowered the instruction benchmark's LoRA validation loss by 0.5)."
+            "thousand weights that rescale every feature, which low-rank adapters cannot; see benchmarks/RESULTS.md)."
         },
     )
     merge_adapter: bool = field(
@@ -151,6 +154,8 @@ class RunArguments:
             "then runs on elapsed time instead of steps, so it ends decayed (0 or unset: no time limit)."
         },
     )
+    # The command that made these arguments (script and argv), for the model card; set by parse_recipe_args.
+    command: list[str] | None = field(default=None, init=False)
 
 
 @dataclass
@@ -184,8 +189,7 @@ class ResponseArguments:
         metadata={
             "help": "Penalty > 0 on tokens already in the text: positive scores are divided by it, negative ones "
             "multiplied (1.0: off). Saved like --no_repeat_ngram_size. The default 1.1 keeps a small model's greedy "
-            "answers out of loops (measured with finetune_instruct on the book's data: 110 of 110 end with EOS, "
-            "109 without; the built-in tasks 95.5%% exact, 95.0%% without; 2026-12-01)."
+            "answers out of loops without costing exact matches (benchmarks/RESULTS.md)."
         },
     )
 
@@ -222,35 +226,119 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
     """--help shows each flag's default (HfArgumentParser's choice) and the description as written."""
 
 
+CONFIG_FILE_SUFFIXES = (".json", ".yaml", ".yml")
+
+
 def parse_recipe_args(
     dataclass_types: tuple[type, ...],
     defaults: dict[str, Any],
     args: list[str] | None = None,
     description: str | None = None,
+    defaults_from_base: str | None = None,
+    script: str | None = None,
 ):
-    """Parse flags (or one .json/.yaml file) into `dataclass_types`; `defaults` replace the dataclass defaults.
+    """Parse the command line once into `dataclass_types`, with this precedence (highest first):
 
-    The recipe's defaults (e.g. `output_dir`, a learning rate that suits small models) apply both to flags and
-    to a config file; anything the user gives wins. `use_cpu` defaults to True when no GPU is present, which
-    two-process DDP on CPU needs; `bf16` (autocast) defaults to True where the hardware computes in bfloat16
-    natively (`--bf16 false` turns it off). `description` is printed at the top of `--help`, as written.
+    1. flags on the command line;
+    2. `--config FILE` (.json / .yaml: a mapping of argument names to values; a lone FILE argument also works);
+    3. for finetuning recipes (`defaults_from_base` names the task), the learning rate, epochs, warmup, schedule,
+       batch size (and DPO's beta) chosen from the base model (hf_scratch_gpt.training.defaults);
+    4. the recipe's `defaults`, then `use_cpu` (True without a GPU, which two-process DDP on CPU needs) and `bf16`
+       (True where the hardware computes bfloat16 natively);
+    5. the dataclasses' own defaults.
+
+    The dataclasses are built once from the final values, so `TrainingArguments` validates what the run uses.
+    `script` (e.g. "recipes/pretrain.py") and the arguments are recorded as `RunArguments.command`.
     """
     argv = sys.argv[1:] if args is None else list(args)
-    defaults = {"use_cpu": not torch.cuda.is_available(), "bf16": bf16_is_fast(), **defaults}
+    argv, config_values = take_config_file(argv)
     parser = HfArgumentParser(dataclass_types, description=description, formatter_class=HelpFormatter)
-    if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")):
-        path = Path(argv[0])
-        if not path.is_file():
-            raise FileNotFoundError(f"argument file {path} does not exist")
-        text = path.read_text(encoding="utf-8")
+    parser.add_argument(
+        "--config", metavar="FILE", help="A .json / .yaml file of argument values; flags given beside it win."
+    )
+    names = {item.name for dataclass_type in dataclass_types for item in dataclasses.fields(dataclass_type)}
+    from_base = {name: None for name in BASE_CHOSEN if name in names} if defaults_from_base else {}
+    parser.set_defaults(
+        **{
+            "use_cpu": not torch.cuda.is_available(),
+            "bf16": bf16_is_fast(),
+            **defaults,
+            **from_base,
+            **config_values,
+        }
+    )
+    values = vars(parser.parse_args(argv))
+    values.pop("config")
+    if defaults_from_base:
+        fill_from_base(values, defaults_from_base)
+    unknown = sorted(set(values) - names)
+    if unknown:  # only a config file can bring names the parser does not know
+        raise ValueError(f"--config: unknown argument names {unknown}; check them against --help")
+    parsed = parser.parse_dict(values)  # builds each dataclass: TrainingArguments validates the final values
+    for arguments in parsed:
+        if isinstance(arguments, RunArguments):
+            arguments.command = [
+                script or Path(sys.argv[0]).as_posix(),
+                *(sys.argv[1:] if args is None else args),
+            ]
+    return parsed
+
+
+def take_config_file(argv: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """`argv` without `--config FILE`, and the file's values (read once). A lone FILE argument counts too."""
+    argv = list(argv)
+    path = None
+    if len(argv) == 1 and argv[0].endswith(CONFIG_FILE_SUFFIXES):
+        path = argv.pop()
+    for index, arg in enumerate(argv):
+        if arg == "--config":
+            if index + 1 == len(argv):
+                raise ValueError("--config needs a FILE (.json or .yaml)")
+            path = argv[index + 1]
+            del argv[index : index + 2]
+            break
+        if arg.startswith("--config="):
+            path = arg.partition("=")[2]
+            del argv[index]
+            break
+    if path is None:
+        return argv, {}
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--config {path} does not exist")
+    if path.suffix not in CONFIG_FILE_SUFFIXES:
+        raise ValueError(f"--config {path}: the file must be .json, .yaml or .yml")
+    text = path.read_text(encoding="utf-8")
+    try:
         values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-        if not isinstance(values, dict):
-            raise ValueError(
-                f"{path} must hold a mapping of argument names to values, got {type(values).__name__}"
-            )
-        return parser.parse_dict({**defaults, **values})
-    parser.set_defaults(**defaults)
-    return parser.parse_args_into_dataclasses(args=argv)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        raise ValueError(f"--config {path} is not valid {path.suffix[1:].upper()}: {err}") from None
+    if not isinstance(values, dict):
+        raise ValueError(
+            f"--config {path} must hold a mapping of argument names to values, got {type(values).__name__}"
+        )
+    return argv, values
+
+
+def fill_from_base(values: dict[str, Any], task: str) -> None:
+    """Set the arguments in BASE_CHOSEN that neither a flag nor the config file gave, from the base model."""
+    from transformers import AutoConfig
+
+    from hf_scratch_gpt.training.defaults import finetune_defaults
+
+    base = values.get("model_name_or_path")
+    if not base:
+        raise ValueError(
+            "--model_name_or_path is required: the pretrained checkpoint to finetune (e.g. outputs/pretrain)"
+        )
+    check_model_location(
+        base
+    )  # a missing folder says so, instead of transformers' "cannot connect to the Hub"
+    config = AutoConfig.from_pretrained(base, trust_remote_code=values.get("trust_remote_code", False))
+    chosen = finetune_defaults(task, config, base, use_peft=bool(values.get("use_peft"))).as_dict()
+    for name in BASE_CHOSEN:
+        if values.get(name) is None and name in chosen:
+            values[name] = chosen[name]
 
 
 def bf16_is_fast() -> bool:
@@ -259,16 +347,3 @@ def bf16_is_fast() -> bool:
     if torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
     return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
-def setup_logging(training_args) -> None:
-    """INFO logs on the main process (WARNING on the others); transformers' level from --log_level."""
-    import logging
-
-    import transformers
-
-    level = logging.INFO if training_args.should_log else logging.WARNING
-    logging.basicConfig(
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S", level=level
-    )
-    transformers.utils.logging.set_verbosity(training_args.get_process_log_level())

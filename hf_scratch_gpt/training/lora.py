@@ -15,6 +15,8 @@ Usage:
     model = finish_lora(model, merge=True)                      # plain model with the update merged in
 """
 
+import logging
+
 from peft import LoraConfig, PeftModel, get_peft_model
 
 from hf_scratch_gpt.training.arguments import LoraArguments
@@ -72,3 +74,14 @@ def count_parameters(model) -> dict[str, int]:
         "trainable_params": sum(p.numel() for p in parameters if p.requires_grad),
         "total_params": sum(p.numel() for p in parameters),
     }
+
+
+def log_trainable_parameters(model) -> dict[str, int]:
+    """`count_parameters`, also logged as "trainable parameters: N of M" (what every finetuning run reports)."""
+    parameters = count_parameters(model)
+    logging.getLogger(__name__).info(
+        "trainable parameters: %s of %s",
+        f"{parameters['trainable_params']:,}",
+        f"{parameters['total_params']:,}",
+    )
+    return parameters

@@ -1,32 +1,53 @@
-"""Stage 5 (before training): make sure a run never silently overwrites another, and find where to resume.
+"""The run lifecycle every command that writes a run folder shares (the four recipes and `convert`).
 
-Rules, checked by every process before anything is written:
+A run folder is one run of one command. `start_run` checks it before anything is loaded or written, and
+`Run.finish` writes what every run ends with. The rules:
 
-- `--output_dir` that holds files: refused, unless `--overwrite_output_dir` (its old `checkpoint-*` folders are
-  deleted so a later resume cannot pick them up) or `--resume_from_checkpoint`.
-- Right before a run saves its final model, `clear_saved_model` removes the model files already in the folder: an
-  earlier run's, or the adapter files the Trainer copies there when `--push_to_hub` pushes LoRA checkpoints. Left
-  behind, an `adapter_config.json` next to a new full model makes `from_pretrained` apply the adapter on top of it,
-  and a full model's `config.json` next to a new adapter makes it look for weights that are not there. This waits
-  until the model is loaded, so a run may continue from a checkpoint in its own output folder.
-- `--resume_from_checkpoint PATH` resumes from that checkpoint; `--resume_from_checkpoint last` (or `true`)
-  resumes from the newest *complete* checkpoint in `--output_dir` (one whose `trainer_state.json` was written,
-  so a run killed while saving resumes from the checkpoint before).
+- **A folder holds one run.** The command's name is recorded in the folder's `run.json` and in every
+  checkpoint's `trainer_state.json`. A folder that holds files is refused, unless `--overwrite_output_dir` (replace that run) or
+  `--resume_from_checkpoint` (continue it).
+- **Resume only your own run.** `--resume_from_checkpoint last` takes the newest *complete* checkpoint (one whose
+  `trainer_state.json` was written, so a run killed while saving resumes from the one before); a PATH names one.
+  Either way the checkpoint must have been written by the same recipe: another recipe's is refused, with what it
+  is. Resuming into a folder that holds another run is refused too.
+- **Never delete what the run starts from.** `--overwrite_output_dir` is refused while the start model, tokenizer,
+  a data file or the checkpoint to resume lies inside the folder it would clear.
+- **An overwritten folder keeps nothing of the old run.** It is emptied (only a folder that holds a run: a
+  folder of other files is refused), so no stale `generated_responses.json` or checkpoint survives.
 
-Usage:
+Usage (a recipe):
 
-    resume = prepare_output_dir(
-        training_args.output_dir, run_args.overwrite_output_dir, training_args.resume_from_checkpoint
-    )
-    trainer.train(resume_from_checkpoint=resume)
+    run = start_run("finetune_instruct", training_args, run_args, inputs=[model_args.model_name_or_path])
+    ...                                   # data, model, Trainer(callbacks=[run.callback()])
+    trainer.train(resume_from_checkpoint=run.resume)
+    run.save_model(model, tokenizer)
+    run.finish(trainer, metrics, card)    # metrics, trainer state, model card, loss plot, push
 """
 
+import json
+import logging
 import re
 import shutil
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from accelerate import PartialState
+from transformers import TrainerCallback, set_seed
+from transformers.trainer_callback import ExportableState
 
+from hf_scratch_gpt.training.reporting import (
+    LOSS_PLOT,
+    CardInfo,
+    push_output_dir,
+    save_loss_plot,
+    write_model_card,
+)
+
+logger = logging.getLogger(__name__)
+
+RUN_RECORD = "run.json"
 TRAINER_STATE = "trainer_state.json"
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 # The files whose presence decides what `from_pretrained` loads from a folder (a full model or a peft adapter).
@@ -38,6 +59,8 @@ SAVED_MODEL_FILES = (
     "adapter_config.json",
     "adapter_model*",
 )
+# Files that mark a folder as a run (of any version of this project), so that overwriting it is allowed.
+RUN_MARKERS = (RUN_RECORD, TRAINER_STATE, "all_results.json", *SAVED_MODEL_FILES)
 RESUME_LATEST = {"last", "latest", "true", "yes", "1"}
 
 
@@ -54,58 +77,223 @@ def checkpoints(output_dir: str | Path) -> list[Path]:
     return [path for _, path in sorted(found)]
 
 
-def prepare_output_dir(
-    output_dir: str | Path, overwrite: bool, resume_from_checkpoint: str | None
-) -> str | None:
-    """Check `output_dir` against the rules above; return the checkpoint folder to resume from (or None).
+def read_record(folder: Path) -> dict | None:
+    """The folder's run.json, or None when it has none (or one that cannot be read)."""
+    try:
+        return json.loads((folder / RUN_RECORD).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
 
-    Every process checks, then all wait for each other, so no process sees files another one just wrote.
-    Only the main process deletes anything.
+
+def holds_a_run(folder: Path) -> bool:
+    """True when `folder` holds a run: a record, a model, a trainer state, results or checkpoints."""
+    if not folder.is_dir():
+        return False
+    has_checkpoints = any(CHECKPOINT_PATTERN.match(path.name) for path in folder.iterdir())
+    return has_checkpoints or any(any(folder.glob(pattern)) for pattern in RUN_MARKERS)
+
+
+def is_inside(path: str | Path, folder: Path) -> bool:
+    """True when `path` (an existing local file or folder) is `folder` or lies inside it."""
+    path = Path(path)
+    return path.exists() and path.resolve().is_relative_to(folder.resolve())
+
+
+@dataclass
+class Run:
+    """One run of one command in its folder: what `start_run` checked, and what the run ends with."""
+
+    recipe: str
+    output_dir: Path
+    resume: str | None  # the checkpoint folder to resume from, or None for a new run
+    command: list[str]
+
+    def record(self) -> dict:
+        return {"recipe": self.recipe, "command": self.command}
+
+    def write_record(self, folder: Path | None = None) -> None:
+        """run.json in the run folder (or a checkpoint of it): which command wrote it, and how."""
+        folder = folder or self.output_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        record = {**self.record(), "written": datetime.now(UTC).isoformat(timespec="seconds")}
+        (folder / RUN_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+
+    def callback(self) -> TrainerCallback:
+        """A Trainer callback that records this run in every checkpoint it saves."""
+        return RunRecord(self.recipe, self.command)
+
+    def save_model(self, model, tokenizer) -> None:
+        """Save the finished model (full, merged or adapter) and tokenizer, replacing model files already there
+        (adapter files the Trainer copies into the folder when `--push_to_hub` pushes LoRA checkpoints: left
+        behind, an adapter_config.json next to a full model makes `from_pretrained` apply it on top)."""
+        if not PartialState().is_main_process:
+            return
+        clear_saved_model(self.output_dir)
+        if getattr(model, "config", None) is not None:
+            model.config.use_cache = True  # the Trainer turns the KV cache off for training
+        model.save_pretrained(self.output_dir)
+        tokenizer.save_pretrained(self.output_dir)
+
+    def finish(self, trainer, metrics: dict, card: CardInfo, plot_title: str) -> None:
+        """Metrics, trainer state, model card and loss plot into the folder; push when asked; end the processes."""
+        trainer.save_metrics("all", metrics)
+        trainer.save_state()
+        if trainer.is_world_process_zero():
+            write_model_card(self.output_dir, card)
+            save_loss_plot(trainer.state.log_history, self.output_dir / LOSS_PLOT, title=plot_title)
+        if trainer.args.push_to_hub:
+            push_output_dir(trainer, self.output_dir)
+        trainer.end_run()
+
+
+class RunRecord(TrainerCallback, ExportableState):
+    """The recipe and command, saved in every checkpoint's trainer_state.json by the Trainer itself.
+
+    trainer_state.json is the file whose presence makes a checkpoint complete, so a checkpoint is never complete
+    without its record (a separate file written after it could be missing when a run is killed in between).
     """
-    resume = _check_output_dir(
-        Path(output_dir), overwrite, resume_from_checkpoint, PartialState().is_main_process
+
+    def __init__(self, recipe: str, command: list[str]):
+        self.recipe, self.command = recipe, command
+
+    def state(self) -> dict:
+        return {"args": {"recipe": self.recipe, "command": self.command}, "attributes": {}}
+
+
+def checkpoint_record(checkpoint: Path) -> dict | None:
+    """The RunRecord a checkpoint's trainer_state.json holds ({"recipe", "command"}), or None."""
+    try:
+        state = json.loads((checkpoint / TRAINER_STATE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    saved = state.get("stateful_callbacks", {}).get(RunRecord.__name__)
+    saved = saved[0] if isinstance(saved, list) and saved else saved
+    return saved.get("args") if isinstance(saved, dict) else None
+
+
+def start_run(
+    recipe: str,
+    training_args,
+    run_args,
+    inputs: list[str | Path | None] = (),
+    command: list[str] | None = None,
+) -> Run:
+    """Check `training_args.output_dir` against the rules above, then seed and log; return the Run.
+
+    `inputs`: what the run reads (start model, tokenizer, data files), which an overwrite must not delete.
+    Every process checks, then all wait for each other, so none sees files another one just wrote; only the main
+    process deletes or writes anything.
+    """
+    setup_logging(training_args)
+    run = prepare_run_folder(
+        recipe,
+        training_args.output_dir,
+        run_args.overwrite_output_dir,
+        training_args.resume_from_checkpoint,
+        inputs,
+        command or run_args.command,
     )
-    PartialState().wait_for_everyone()
-    return resume
+    set_seed(training_args.seed)
+    return run
 
 
-def _check_output_dir(output_dir: Path, overwrite: bool, resume_from_checkpoint: str | None, is_main: bool):
+def prepare_run_folder(
+    recipe: str,
+    output_dir: str | Path,
+    overwrite: bool,
+    resume_from_checkpoint: str | None = None,
+    inputs: list[str | Path | None] = (),
+    command: list[str] | None = None,
+) -> Run:
+    """The output-folder part of `start_run` (for commands without a Trainer, such as `convert`)."""
+    output_dir = Path(output_dir)
+    command = command or [Path(sys.argv[0]).as_posix(), *sys.argv[1:]]
+    state = PartialState()
+    resume = None
     if resume_from_checkpoint is not None:
-        if resume_from_checkpoint.lower() in RESUME_LATEST:
-            found = checkpoints(output_dir)
-            if not found:
-                raise ValueError(
-                    f"--resume_from_checkpoint {resume_from_checkpoint}: no complete checkpoint-* folder (one with "
-                    f"{TRAINER_STATE}) in {output_dir}; start a new run without --resume_from_checkpoint"
-                )
-            return str(found[-1])
+        resume = _checkpoint_to_resume(recipe, output_dir, resume_from_checkpoint)
+    else:
+        _check_new_run(recipe, output_dir, overwrite, [p for p in inputs if p])
+    run = Run(recipe=recipe, output_dir=output_dir, resume=resume, command=command)
+    state.wait_for_everyone()  # every process has checked before the main one changes anything
+    if state.is_main_process:
+        if overwrite and resume is None and output_dir.is_dir():
+            for path in output_dir.iterdir():
+                shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+            logger.info("--overwrite_output_dir: removed the previous run from %s", output_dir)
+        run.write_record()
+    state.wait_for_everyone()
+    return run
+
+
+def _check_new_run(recipe: str, output_dir: Path, overwrite: bool, inputs: list) -> None:
+    existing = sorted(path.name for path in output_dir.iterdir()) if output_dir.is_dir() else []
+    if not existing:
+        return
+    shown = ", ".join(existing[:6]) + (", ..." if len(existing) > 6 else "")
+    if not holds_a_run(output_dir):
+        raise FileExistsError(
+            f"--output_dir {output_dir} holds files that are not a run ({shown}); no command deletes them, even "
+            f"with --overwrite_output_dir. Choose another --output_dir."
+        )
+    if not overwrite:
+        raise FileExistsError(
+            f"--output_dir {output_dir} already holds another run ({shown}). Pass --overwrite_output_dir to "
+            f"replace it, --resume_from_checkpoint last to continue it, or choose another --output_dir."
+        )
+    inside = [str(path) for path in inputs if is_inside(path, output_dir)]
+    if inside:
+        raise ValueError(
+            f"--overwrite_output_dir would empty {output_dir}, but this run starts from {', '.join(inside)} inside "
+            f"it; choose another --output_dir (or copy what you start from out of that folder first)."
+        )
+
+
+def _checkpoint_to_resume(recipe: str, output_dir: Path, resume_from_checkpoint: str) -> str:
+    if resume_from_checkpoint.lower() in RESUME_LATEST:
+        found = checkpoints(output_dir)
+        if not found:
+            raise ValueError(
+                f"--resume_from_checkpoint {resume_from_checkpoint}: no complete checkpoint-* folder (one with "
+                f"{TRAINER_STATE}) in {output_dir}; start a new run without --resume_from_checkpoint"
+            )
+        checkpoint = found[-1]
+    else:
         checkpoint = Path(resume_from_checkpoint)
         if not (checkpoint / TRAINER_STATE).is_file():
             raise ValueError(
                 f"--resume_from_checkpoint {checkpoint} is not a complete checkpoint (no {TRAINER_STATE} in it); "
                 f"pass a checkpoint-* folder, or 'last' for the newest one in --output_dir"
             )
-        return str(checkpoint)
-    existing = sorted(path.name for path in output_dir.iterdir()) if output_dir.is_dir() else []
-    if existing and not overwrite:
-        shown = ", ".join(existing[:6]) + (", ..." if len(existing) > 6 else "")
-        raise FileExistsError(
-            f"--output_dir {output_dir} already holds another run ({shown}). Pass --overwrite_output_dir to "
-            f"replace it, --resume_from_checkpoint last to continue it, or choose another --output_dir."
+    record = checkpoint_record(checkpoint)
+    if record is None:
+        raise ValueError(
+            f"{checkpoint / TRAINER_STATE} does not record which recipe wrote it (it was saved by an older "
+            f"version), so it is not resumed: a checkpoint of another recipe would silently mix two runs. Start a "
+            f"new run from its weights instead (--model_name_or_path {checkpoint})."
         )
-    if existing and is_main:
-        for path in output_dir.iterdir():
-            if CHECKPOINT_PATTERN.match(path.name) and path.is_dir():
-                shutil.rmtree(path)
-    return None
+    if record.get("recipe") != recipe:
+        raise ValueError(
+            f"--resume_from_checkpoint: {checkpoint} is a checkpoint of {record.get('recipe')} "
+            f"({' '.join(record.get('command', []))}), not of {recipe}; resume it with that recipe, or start "
+            f"this {recipe} run in another --output_dir."
+        )
+    folder_record = read_record(output_dir)
+    if folder_record is not None and folder_record.get("recipe") != recipe:
+        raise ValueError(
+            f"--output_dir {output_dir} holds a {folder_record.get('recipe')} run; resuming a {recipe} checkpoint "
+            f"into it would mix the two runs. Choose another --output_dir."
+        )
+    if folder_record is None and not is_inside(checkpoint, output_dir) and holds_a_run(output_dir):
+        raise ValueError(
+            f"--output_dir {output_dir} holds another run; resume {checkpoint} into its own run folder or an "
+            f"empty one."
+        )
+    return str(checkpoint)
 
 
 def clear_saved_model(output_dir: str | Path) -> list[str]:
-    """Delete the model files (SAVED_MODEL_FILES) directly in `output_dir`; return their names.
-
-    Call on the main process just before saving the final model; other files (tokenizer, metrics, the user's own)
-    stay until the new run replaces them.
-    """
+    """Delete the model files (SAVED_MODEL_FILES) directly in `output_dir`; return their names."""
     output_dir = Path(output_dir)
     if not output_dir.is_dir():
         return []
@@ -117,8 +305,12 @@ def clear_saved_model(output_dir: str | Path) -> list[str]:
     return removed
 
 
-def save_final_model(model, tokenizer, output_dir: str | Path) -> None:
-    """Save the finished model (full, merged or adapter) and tokenizer in place of any model already there."""
-    clear_saved_model(output_dir)  # an earlier run's model, or adapters copied here by checkpoint pushes
-    model.save_pretrained(output_dir)
-    tokenizer.save_pretrained(output_dir)
+def setup_logging(training_args) -> None:
+    """INFO logs on the main process (WARNING on the others); transformers' level from --log_level."""
+    import transformers
+
+    level = logging.INFO if training_args.should_log else logging.WARNING
+    logging.basicConfig(
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S", level=level
+    )
+    transformers.utils.logging.set_verbosity(training_args.get_process_log_level())

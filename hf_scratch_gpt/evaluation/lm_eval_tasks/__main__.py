@@ -2,4 +2,5 @@
 
 from hf_scratch_gpt.evaluation.lm_eval_tasks import TASKS_DIR
 
-print(TASKS_DIR)
+if __name__ == "__main__":  # importing it (a tool walking the package) prints nothing
+    print(TASKS_DIR)
