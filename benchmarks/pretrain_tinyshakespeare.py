@@ -12,7 +12,7 @@ character model reached 1.886 nats per character in the same 110 s on a 2-core C
 Extra flags go to recipes/pretrain.py and replace the tuned ones below.
 """
 
-import importlib.util
+import importlib
 import sys
 import time
 from pathlib import Path
@@ -63,11 +63,10 @@ def main() -> None:
         flags.pop(arg, None)  # a flag given on the command line replaces the tuned value
     args = ["--train_file", str(train), "--validation_file", str(validation)]
     args += [item for pair in flags.items() for item in pair] + extra
-    spec = importlib.util.spec_from_file_location("pretrain", REPO / "recipes" / "pretrain.py")
-    pretrain = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(pretrain)
+    sys.path.insert(0, str(REPO))  # the recipes sit beside the package, at the repository root
+    pretrain = importlib.import_module("recipes.pretrain")
     started = time.perf_counter()
-    metrics = pretrain.main(args)
+    metrics = pretrain.main(*pretrain.parse_args(args))
     total = time.perf_counter() - started
     batch = int(args[len(args) - 1 - args[::-1].index("--per_device_train_batch_size") + 1])
     tokens = metrics["global_step"] * metrics["block_size"] * batch * metrics["world_size"]

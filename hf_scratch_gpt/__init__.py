@@ -21,12 +21,7 @@ installed:
     >>> model = AutoModelForCausalLM.from_pretrained("path/to/checkpoint", trust_remote_code=True)  # doctest: +SKIP
 """
 
-import importlib
-import importlib.machinery
-import importlib.util
 import sys
-import types
-import warnings
 
 import transformers
 
@@ -61,67 +56,7 @@ for _model_class, _auto_name in AUTO_CLASSES.items():
     getattr(transformers, _auto_name).register(ScratchGPTConfig, _model_class, exist_ok=True)
     _model_class.register_for_auto_class(_auto_name)
 
+# The flat layout's module paths (`hf_scratch_gpt.bpe`, ...) keep working, with a FutureWarning naming the new place.
+from hf_scratch_gpt import _moved  # noqa: E402
 
-# Modules of the flat layout (before the stage folders) and where they live now. `import hf_scratch_gpt.bpe` and
-# `from hf_scratch_gpt.bpe import train_bpe` keep working, with a warning that names the new place.
-MOVED_MODULES = {
-    "bpe": "scratch_tokenizer.bpe",
-    "hf_tokenizer": "scratch_tokenizer.hf_tokenizer",
-    "default_corpus": "scratch_tokenizer.default_corpus",
-    "text_files": "scratch_tokenizer.text_files",
-    "train_tokenizer": "scratch_tokenizer.train",
-    "configuration_scratch_gpt": "hf_scratch_gpt.model.configuration_scratch_gpt",
-    "modeling_scratch_gpt": "hf_scratch_gpt.model.modeling_scratch_gpt",
-    "presets": "hf_scratch_gpt.model.presets",
-    "lm_data": "hf_scratch_gpt.data.lm",
-    "classify_data": "hf_scratch_gpt.data.classify",
-    "instruct_data": "hf_scratch_gpt.data.instruct",
-    "instruct_tasks": "hf_scratch_gpt.data.instruct_tasks",
-    "preference_data": "hf_scratch_gpt.data.preference",
-    "recipe_args": "hf_scratch_gpt.training.arguments",
-    "finetune_defaults": "hf_scratch_gpt.training.defaults",
-    "lm_metrics": "hf_scratch_gpt.training.lm_metrics",
-    "lora": "hf_scratch_gpt.training.lora",
-    "preference_training": "hf_scratch_gpt.training.preference_trainer",
-    "run_folder": "hf_scratch_gpt.training.run",
-    "reporting": "hf_scratch_gpt.training.reporting",
-    "classify_eval": "hf_scratch_gpt.evaluation.classification",
-    "instruct_eval": "hf_scratch_gpt.evaluation.instruction",
-    "preference_metrics": "hf_scratch_gpt.evaluation.preference",
-    "metrics": "hf_scratch_gpt.evaluation.metrics",
-    "lm_eval_tasks": "hf_scratch_gpt.evaluation.lm_eval_tasks",
-}
-
-
-def moved_attribute(old_module: str, new_module: str, name: str):
-    """`name` of `old_module`, taken from `new_module` where it lives now, with a FutureWarning naming the place."""
-    if name.startswith(
-        "__"
-    ):  # the import machinery probing (__path__, __file__, ...), not a user's attribute
-        raise AttributeError(name)
-    value = getattr(importlib.import_module(new_module), name)  # AttributeError names the new module
-    warnings.warn(f"{old_module}.{name} moved to {new_module}.{name}", FutureWarning, stacklevel=3)
-    return value
-
-
-class MovedModule(types.ModuleType):
-    """An old import path: each attribute comes from the module's new place, with a FutureWarning naming it."""
-
-    def __init__(self, old_name: str, new_name: str) -> None:
-        super().__init__(old_name, f"Moved to {new_name}.")
-        self._new_name = new_name
-        self.__spec__ = importlib.machinery.ModuleSpec(old_name, loader=self)
-
-    def get_code(self, _name: str):
-        """`python -m <old path>` (runpy asks the spec's loader for the code) runs the module at its new place."""
-        spec = importlib.util.find_spec(self._new_name)
-        if spec.submodule_search_locations is not None:  # a package runs its __main__
-            spec = importlib.util.find_spec(f"{self._new_name}.__main__")
-        return spec.loader.get_code(spec.name)
-
-    def __getattr__(self, name: str):
-        return moved_attribute(self.__name__, self._new_name, name)
-
-
-for _old, _new in MOVED_MODULES.items():
-    sys.modules.setdefault(f"{__name__}.{_old}", MovedModule(f"{__name__}.{_old}", _new))
+_moved.install(sys.modules[__name__])

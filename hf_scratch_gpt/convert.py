@@ -8,7 +8,6 @@ around it: the tokenizer that sits with the source, and the output-folder safety
 """
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from transformers import AutoTokenizer
 
 from hf_scratch_gpt.model.gpt2 import from_gpt2, to_gpt2
 from hf_scratch_gpt.training.run import prepare_run_folder
+from scratch_tokenizer.hf_tokenizer import check_tokenizer_files
 
 TOKENIZER_FILES = (
     "tokenizer.json",
@@ -33,23 +33,18 @@ def load_tokenizer_if_any(source: str):
     tokenizer (and chat template) would look complete and fail later, far from the cause.
     """
     folder = Path(source)
-    if not folder.is_dir():  # a Hub id: whatever the Hub has
+    if not folder.is_dir():  # a Hub id: a repo without tokenizer files says so with an OSError
         try:
             return AutoTokenizer.from_pretrained(source)
-        except (OSError, ValueError):
+        except OSError:
             return None
     present = [name for name in TOKENIZER_FILES if (folder / name).is_file()]
     if not present:
         return None
-    for name in present:
-        if name.endswith(".json"):
-            try:
-                json.loads((folder / name).read_text(encoding="utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as err:
-                raise ValueError(
-                    f"{folder / name} is damaged and cannot be read ({err}); restore it, or delete "
-                    f"the tokenizer files to convert the model alone"
-                ) from None
+    try:
+        check_tokenizer_files(folder)
+    except ValueError as err:
+        raise ValueError(f"{err} Or delete the tokenizer files to convert the model alone.") from None
     try:
         return AutoTokenizer.from_pretrained(folder)
     except Exception as err:  # tokenizers raises plain Exception for bad merges and vocabularies

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from transformers import AutoConfig, AutoTokenizer, DataCollatorWithPadding, TrainingArguments
 
 from hf_scratch_gpt import ScratchGPTForSequenceClassification
-from hf_scratch_gpt.data.arguments import DataArguments
+from hf_scratch_gpt.data.arguments import SPLIT_PERCENTAGE, DataArguments, check_range
 from hf_scratch_gpt.data.classify import (
     balance_classes,
     book_spam_split,
@@ -50,8 +50,14 @@ from hf_scratch_gpt.evaluation.classification import (
     write_confusion_matrices,
     write_predictions,
 )
-from hf_scratch_gpt.training.arguments import LoraArguments, ModelArguments, RunArguments, parse_recipe_args
-from hf_scratch_gpt.training.defaults import defaults_help, finetune_defaults
+from hf_scratch_gpt.training.arguments import (
+    LoraArguments,
+    ModelArguments,
+    RunArguments,
+    length_within_context,
+    parse_recipe_args,
+)
+from hf_scratch_gpt.training.defaults import FIELDS, defaults_help
 from hf_scratch_gpt.training.lora import apply_lora, describe_lora, finish_lora, log_trainable_parameters
 from hf_scratch_gpt.training.reporting import CONFUSION_PLOT, CardInfo, save_confusion_plot
 from hf_scratch_gpt.training.run import start_run
@@ -111,6 +117,12 @@ class ClassifierArguments:
         },
     )
 
+    def __post_init__(self):
+        check_range("--test_split_percentage", self.test_split_percentage, **SPLIT_PERCENTAGE)
+        check_range(
+            "--max_seq_length", self.max_seq_length, at_least=1, optional=True, why="unset: the model's context",
+        )  # fmt: skip
+
 
 ARGUMENT_TYPES = (
     ModelArguments,
@@ -155,14 +167,8 @@ def main(model_args, data_args, cls_args, lora_args, run_args, training_args) ->
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = load_classifier(model_args, label_list, tokenizer.pad_token_id)
-    defaults = finetune_defaults("classify", model.config, model_args.model_name_or_path)
-    logger.info("finetuning defaults chosen from the base: %s", defaults.reason)
-    context = model.config.n_positions
-    max_length = cls_args.max_seq_length or context
-    if max_length > context:
-        raise ValueError(
-            f"--max_seq_length {max_length} is above the model's context (n_positions {context})"
-        )
+    logger.info("finetuning defaults chosen from the base: %s", run_args.defaults_reason)
+    max_length = length_within_context("--max_seq_length", cls_args.max_seq_length, model.config.n_positions)
     if lora_args.use_peft:
         model = apply_lora(model, lora_args, task_type="SEQ_CLS")
     else:
@@ -196,13 +202,13 @@ def main(model_args, data_args, cls_args, lora_args, run_args, training_args) ->
         trainer, tokenized, len(label_list), cls_args.report_train_accuracy, metrics
     )
     metrics.update({**parameters, "world_size": training_args.world_size, "labels": label_list})
-    metrics.update({name: getattr(training_args, name) for name in defaults.as_dict()})
+    metrics.update({name: getattr(training_args, name) for name in FIELDS})
     metrics["lr_scheduler_type"] = training_args.lr_scheduler_type.value  # "linear", not the enum
-    metrics["finetune_defaults"] = defaults.reason
+    metrics["finetune_defaults"] = run_args.defaults_reason
 
     # 6. Save (merged model, adapter or full model), the test predictions and the confusion matrices.
     model = finish_lora(trainer.model, lora_args.merge_adapter) if lora_args.use_peft else trainer.model
-    run.save_model(model, tokenizer)
+    run.save_model(model, tokenizer, trainer)
     if trainer.is_world_process_zero():
         save_evaluation(
             run.output_dir, raw["test"][text_column], outputs["test"], split_metrics, matrices, label_list

@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass, field
 
 from transformers import TrainingArguments
 
-from hf_scratch_gpt.data.arguments import DataArguments
+from hf_scratch_gpt.data.arguments import SPLIT_PERCENTAGE, DataArguments, check_range
 from hf_scratch_gpt.data.instruct import (
     InstructCollator,
     drop_too_long,
@@ -47,7 +47,13 @@ from hf_scratch_gpt.data.instruct import (
     to_messages,
     tokenize_function,
 )
-from hf_scratch_gpt.data.instruct_tasks import DEFAULT_FAMILIES, TASK_FAMILIES, instruct_task_splits
+from hf_scratch_gpt.data.instruct_tasks import (
+    DEFAULT_FAMILIES,
+    DEFAULT_MULTITURN_SHARE,
+    TASK_FAMILIES,
+    check_families,
+    instruct_task_splits,
+)
 from hf_scratch_gpt.data.loading import carve_splits, limit_samples, load_raw_datasets
 from hf_scratch_gpt.evaluation.instruction import (
     JudgeLoadError,
@@ -62,9 +68,10 @@ from hf_scratch_gpt.training.arguments import (
     ModelArguments,
     ResponseArguments,
     RunArguments,
+    length_within_context,
     parse_recipe_args,
 )
-from hf_scratch_gpt.training.defaults import defaults_help, finetune_defaults
+from hf_scratch_gpt.training.defaults import defaults_help
 from hf_scratch_gpt.training.lora import apply_lora, describe_lora, finish_lora, log_trainable_parameters
 from hf_scratch_gpt.training.reporting import CardInfo
 from hf_scratch_gpt.training.run import start_run
@@ -85,6 +92,9 @@ DEFAULTS = {
     "report_to": "none",
     "validation_split_percentage": 5.0,
     "ddp_find_unused_parameters": False,
+    # Batches of records of about the same length: a conversation no longer pads a batch of short single-turn
+    # records to its length, so a step costs what its tokens cost.
+    "train_sampling_strategy": "group_by_length",
 }
 
 
@@ -109,6 +119,14 @@ class InstructArguments:
     task_eval_examples: int = field(
         default=200, metadata={"help": "Built-in task set: validation records, and as many test records."}
     )
+    task_multiturn_share: float = field(
+        default=DEFAULT_MULTITURN_SHARE,
+        metadata={
+            "help": "Built-in task set: the share of each split's records that are conversations of 2-4 user "
+            "turns (every answer learned; the test scores the last, as test_exact_match_multiturn). 0: "
+            "single-turn records only."
+        },
+    )
     judge_model: str | None = field(
         default=None,
         metadata={
@@ -126,6 +144,20 @@ class InstructArguments:
         default=None,
         metadata={"help": "Longer examples are dropped with a warning. Default: the model's context."},
     )
+
+    def __post_init__(self):
+        check_range("--task_train_examples", self.task_train_examples, at_least=1)
+        check_range("--task_eval_examples", self.task_eval_examples, at_least=1)
+        check_range(
+            "--task_multiturn_share", self.task_multiturn_share, at_least=0, at_most=1,
+            why="a share of the records; 0: single-turn records only",
+        )  # fmt: skip
+        check_range("--judge_max_new_tokens", self.judge_max_new_tokens, at_least=1)
+        check_range("--test_split_percentage", self.test_split_percentage, **SPLIT_PERCENTAGE)
+        check_range(
+            "--max_seq_length", self.max_seq_length, at_least=2, optional=True,
+            why="room for a prompt token and a response token; unset: the model's context",
+        )  # fmt: skip
 
 
 ARGUMENT_TYPES = (
@@ -171,6 +203,7 @@ def main(model_args, data_args, instruct_args, response_args, lora_args, run_arg
             instruct_args.task_eval_examples,
             instruct_args.task_eval_examples,
             seed=training_args.seed,
+            multiturn_share=instruct_args.task_multiturn_share,
         )
     else:
         raw = load_raw_datasets(data_args)
@@ -189,14 +222,10 @@ def main(model_args, data_args, instruct_args, response_args, lora_args, run_arg
     model = load_causal_lm(
         model_args.model_name_or_path, model_args.trust_remote_code, **model_args.config_kwargs()
     )
-    defaults = finetune_defaults("instruct", model.config, model_args.model_name_or_path)
-    logger.info("finetuning defaults chosen from the base: %s", defaults.reason)
-    context = model.config.n_positions
-    max_length = instruct_args.max_seq_length or context
-    if max_length > context:
-        raise ValueError(
-            f"--max_seq_length {max_length} is above the model's context (n_positions {context})"
-        )
+    logger.info("finetuning defaults chosen from the base: %s", run_args.defaults_reason)
+    max_length = length_within_context(
+        "--max_seq_length", instruct_args.max_seq_length, model.config.n_positions
+    )
     if lora_args.use_peft:
         model = apply_lora(model, lora_args, task_type="CAUSAL_LM")
     parameters = log_trainable_parameters(model)
@@ -244,7 +273,8 @@ def main(model_args, data_args, instruct_args, response_args, lora_args, run_arg
     model.config.chat_finetuned = (
         True  # in config.json: the Space (and anyone) can tell a chat model from a base
     )
-    run.save_model(model, tokenizer)
+    record_chat_training(model.config, chats, raw["test"], instruct_args if builtin else None)
+    run.save_model(model, tokenizer, trainer)
 
     # 6. Greedy answers to the held-out test instructions, scored against their references.
     judge_error = None
@@ -254,7 +284,15 @@ def main(model_args, data_args, instruct_args, response_args, lora_args, run_arg
             model_args.trust_remote_code, run.output_dir, metrics,
         )  # fmt: skip
     card = model_card(
-        run, model_args, data_args, lora_args, training_args, metrics, parameters, defaults, builtin
+        run,
+        model_args,
+        data_args,
+        lora_args,
+        training_args,
+        metrics,
+        parameters,
+        run_args.defaults_reason,
+        builtin,
     )
     run.finish(trainer, metrics, card, plot_title=f"instruction finetuning {run.output_dir.name}")
     if judge_error is not None:
@@ -262,7 +300,9 @@ def main(model_args, data_args, instruct_args, response_args, lora_args, run_arg
     return metrics
 
 
-def model_card(run, model_args, data_args, lora_args, training_args, metrics, parameters, defaults, builtin):
+def model_card(
+    run, model_args, data_args, lora_args, training_args, metrics, parameters, defaults_reason, builtin
+):
     """What the model card says about this instruction finetune."""
     how = describe_lora(lora_args) if lora_args.use_peft else "full finetuning"
     return CardInfo(
@@ -281,7 +321,7 @@ def model_card(run, model_args, data_args, lora_args, training_args, metrics, pa
             "learning_rate": training_args.learning_rate,
             "epochs": training_args.num_train_epochs,
             "schedule": f"{training_args.lr_scheduler_type.value}, warmup {training_args.warmup_steps:g}",
-            "defaults chosen from the base": defaults.reason,
+            "defaults chosen from the base": defaults_reason,
             "batch size per device": training_args.per_device_train_batch_size,
         },
         usage=USAGE.format(path=run.output_dir.as_posix()),
@@ -317,14 +357,18 @@ def answer_test_records(
         json.dumps([asdict(r) for r in responses], indent=2, ensure_ascii=False)
     )
     metrics.update({f"test_{name}": value for name, value in response_metrics(responses).items()})
+    multiturn = [is_multiturn(prompt) for prompt in prompts]
+    metrics.update(exact_match_by_turns(multiturn, responses))
     if builtin:
-        metrics.update(exact_match_per_family(test_records["family"], responses))
+        metrics.update(exact_match_per_family(test_records["family"], multiturn, responses))
     logger.info(
-        "validation loss on responses %.4f; %d test responses: exact match %.1f%%, ROUGE-L %.3f, %.1f%% ended "
-        "with EOS, the most common one answers %.1f%%",
+        "validation loss on responses %.4f; %d test responses: exact match %.1f%% (single-turn %.1f%%, last turn "
+        "of a conversation %.1f%%), ROUGE-L %.3f, %.1f%% ended with EOS, the most common one answers %.1f%%",
         metrics["eval_loss"],
         metrics["test_num_responses"],
         100 * metrics.get("test_exact_match", float("nan")),
+        100 * metrics.get(f"{EXACT_MATCH}_singleturn", float("nan")),
+        100 * metrics.get(f"{EXACT_MATCH}_{MULTITURN}", float("nan")),
         metrics.get("test_rouge_l", float("nan")),
         100 * metrics["test_eos_rate"],
         100 * metrics["test_most_common_response_share"],
@@ -347,32 +391,94 @@ def answer_test_records(
 
 
 CARD_METRICS = ("eval_loss", "train_loss")
-FAMILY_PREFIX = "test_exact_match_"
+EXACT_MATCH = "test_exact_match"
+MULTITURN = "multiturn"  # the last turn of a test conversation with more than one user turn
+
+
+def is_multiturn(conversation: list[dict]) -> bool:
+    """A conversation (the prompt to answer) with more than one user turn."""
+    return sum(message["role"] == "user" for message in conversation) > 1
+
+
+def is_right(response) -> bool:
+    return response.text.strip() == response.reference.strip()  # as response_metrics' exact match
+
+
+def exact_match_by_turns(multiturn: list[bool], responses) -> dict[str, float]:
+    """`test_exact_match_singleturn` and `test_exact_match_multiturn` (the last turns of conversations), when the
+    test split holds conversations; {} when it holds none (book-style records: `test_exact_match` says it all)."""
+    right: dict[str, list[bool]] = defaultdict(list)
+    for conversation, response in zip(multiturn, responses, strict=True):
+        right[MULTITURN if conversation else "singleturn"].append(is_right(response))
+    if not right[MULTITURN]:
+        return {}
+    return {f"{EXACT_MATCH}_{kind}": sum(hits) / len(hits) for kind, hits in sorted(right.items()) if hits}
+
+
+def exact_match_per_family(families: list[str], multiturn: list[bool], responses) -> dict[str, float]:
+    """Built-in task set: `test_exact_match_<family>`, the share of each family's single-turn test answers exactly
+    right, and `test_exact_match_multiturn_<family>`, of the last turns of conversations ending in that family."""
+    right: dict[str, list[bool]] = defaultdict(list)
+    for family, conversation, response in zip(families, multiturn, responses, strict=False):
+        right[f"{MULTITURN}_{family}" if conversation else family].append(is_right(response))
+    return {f"{EXACT_MATCH}_{name}": sum(hits) / len(hits) for name, hits in sorted(right.items())}
+
+
+def family_of(name: str) -> str | None:
+    """The task family a per-family figure is about (`test_exact_match_[multiturn_]<family>`), else None."""
+    rest = name.removeprefix(f"{EXACT_MATCH}_")
+    family = rest.removeprefix(f"{MULTITURN}_")
+    return family if rest != name and family in TASK_FAMILIES else None
 
 
 def is_test_figure(name: str) -> bool:
-    """A test metric of the whole split (the per-family ones go in their own table)."""
-    return name.startswith("test_") and not name.startswith(FAMILY_PREFIX)
+    """A test metric of the whole split, or of all its single- or multi-turn records (the per-family ones go in
+    their own table)."""
+    return name.startswith("test_") and family_of(name) is None
 
 
 def per_family_table(metrics: dict) -> str:
-    """Markdown: exact match per task family of the built-in task set ("" for other data)."""
-    rows = [
-        f"| {k[len(FAMILY_PREFIX) :]} | {v:.1%} |" for k, v in metrics.items() if k.startswith(FAMILY_PREFIX)
-    ]
+    """Markdown: exact match per task family of the built-in task set, single-turn and last turn of a
+    conversation ("" for other data)."""
+    figures: dict[str, dict[bool, float]] = defaultdict(dict)
+    for name, value in metrics.items():
+        if (family := family_of(name)) is not None:
+            figures[family][name.startswith(f"{EXACT_MATCH}_{MULTITURN}_")] = value
+
+    def cell(value: float | None) -> str:
+        return "" if value is None else f"{value:.1%}"
+
+    rows = [f"| {family} | {cell(v.get(False))} | {cell(v.get(True))} |" for family, v in figures.items()]
     return (
-        "Exact match per task family (test split):\n\n| family | exact match |\n|---|---|\n" + "\n".join(rows)
+        "Exact match per task family (test split):\n\n| family | single-turn | last turn of a conversation |\n"
+        "|---|---|---|\n" + "\n".join(rows)
         if rows
         else ""
     )
 
 
-def exact_match_per_family(families: list[str], responses) -> dict[str, float]:
-    """Built-in task set: `test_exact_match_<family>`, the share of each family's test answers exactly right."""
-    right: dict[str, list[bool]] = defaultdict(list)
-    for family, response in zip(families, responses, strict=False):
-        right[family].append(response.text.strip() == response.reference.strip())  # as response_metrics
-    return {f"{FAMILY_PREFIX}{family}": sum(hits) / len(hits) for family, hits in sorted(right.items())}
+CHAT_EXAMPLES = 4  # held-out prompts recorded for the Space when the data names no task families
+
+
+def record_chat_training(config, chats: dict, test_records, instruct_args=None) -> None:
+    """Write into the model's config (config.json) what the Space tells a person about this chat model.
+
+    - `chat_examples`: held-out user prompts to click in Chat: the last user turn of the first test records, one per
+      task family for the built-in task set (`instruct_args` given), else the first CHAT_EXAMPLES distinct ones;
+    - `chat_multiturn`: whether any training record had more than one user turn;
+    - `chat_task_families`: the built-in task families trained on (built-in task set only).
+    """
+    families = test_records["family"] if instruct_args is not None else None
+    examples: dict[str, str] = {}  # kind (a family, or the prompt itself) -> prompt
+    for index, messages in enumerate(chats["test"]["messages"]):
+        prompt = prompt_and_reference(messages)[0][-1]["content"]
+        examples.setdefault(families[index] if families is not None else prompt, prompt)
+        if families is None and len(examples) == CHAT_EXAMPLES:
+            break
+    config.chat_examples = list(examples.values())
+    config.chat_multiturn = any(is_multiturn(messages[:-1]) for messages in chats["train"]["messages"])
+    if instruct_args is not None:
+        config.chat_task_families = check_families(instruct_args.task_families)
 
 
 USAGE = """from transformers import pipeline

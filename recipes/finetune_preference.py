@@ -29,8 +29,8 @@ model:
 
 --beta, learning rate, epochs, warmup, schedule and batch size default to values chosen from the base (see
 hf_scratch_gpt.training.defaults and the paragraph at the end of this help): a small project base gets beta 0.3,
-learning rate 1e-4 (1e-3 with --use_peft) for 2 epochs in batches of 8, the values with which
-benchmarks/dpo_preference.py measured 0.81 full / 0.80 LoRA held-out preference accuracy; a GPT-2-sized base the
+learning rate 1e-4 (1e-3 with --use_peft) for 2 epochs in batches of 8, the values benchmarks/dpo_preference.py
+chose (its figures: benchmarks/RESULTS.md); a GPT-2-sized base the
 book's chapter 7 DPO, beta 0.1 and learning rate 5e-6 (5e-5 with LoRA) for 1 epoch. Any flag you give wins.
 
 Flag names are those of TRL's trl/scripts/dpo.py (DPOConfig: --beta, --loss_type, --max_length,
@@ -47,6 +47,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from transformers import AutoConfig
+
 try:
     from trl import DPOConfig
 except ImportError as error:  # TRL is an optional extra of the package
@@ -54,22 +56,24 @@ except ImportError as error:  # TRL is an optional extra of the package
         "recipes/finetune_preference.py needs TRL: pip install -e '.[trl]' (or pip install 'hf_scratch_gpt[trl]')"
     ) from error
 
-from hf_scratch_gpt.data.arguments import DataArguments
+from hf_scratch_gpt.data.arguments import SPLIT_PERCENTAGE, DataArguments, check_range
 from hf_scratch_gpt.data.loading import carve_splits, limit_samples, load_raw_datasets
 from hf_scratch_gpt.data.preference import answer_text, drop_identical_pairs, to_preference_pairs
 from hf_scratch_gpt.evaluation.instruction import generate_responses, response_metrics
 from hf_scratch_gpt.evaluation.preference import likelihood_accuracy, pair_logps, preference_metrics
 from hf_scratch_gpt.model.gpt2 import load_causal_lm
+from hf_scratch_gpt.model.presets import parse_config_overrides
 from hf_scratch_gpt.training.arguments import (
     LoraArguments,
     ModelArguments,
     ResponseArguments,
     RunArguments,
+    length_within_context,
     parse_recipe_args,
 )
-from hf_scratch_gpt.training.defaults import defaults_help, finetune_defaults
+from hf_scratch_gpt.training.defaults import defaults_help
 from hf_scratch_gpt.training.lora import describe_lora, finish_lora, log_trainable_parameters, lora_config
-from hf_scratch_gpt.training.preference_trainer import PreferenceTrainer
+from hf_scratch_gpt.training.preference_trainer import PreferenceTrainer, check_max_length
 from hf_scratch_gpt.training.reporting import CardInfo
 from hf_scratch_gpt.training.run import start_run
 from scratch_tokenizer.hf_tokenizer import load_chat_tokenizer
@@ -109,6 +113,9 @@ class PreferenceArguments:
         metadata={"help": "Percentage of records held out as test pairs when no test split exists."},
     )
 
+    def __post_init__(self):
+        check_range("--test_split_percentage", self.test_split_percentage, **SPLIT_PERCENTAGE)
+
 
 ARGUMENT_TYPES = (
     DPOModelArguments,
@@ -135,6 +142,13 @@ def parse_args(args: list[str] | None = None) -> tuple:
     model_args = ModelArguments(
         **dataclasses.asdict(parsed_model_args), trust_remote_code=training_args.trust_remote_code
     )
+    # --max_length against the base: room for the shortest pair in its chat template, within its context.
+    base, trust = model_args.model_name_or_path, model_args.trust_remote_code
+    tokenizer = load_chat_tokenizer(model_args.tokenizer_name or base, trust)
+    config = AutoConfig.from_pretrained(
+        base, trust_remote_code=trust, **parse_config_overrides(model_args.config_overrides)
+    )
+    check_max_length(training_args.max_length, tokenizer, config.n_positions)
     return (model_args, *others, training_args)
 
 
@@ -164,16 +178,13 @@ def main(model_args, data_args, pref_args, response_args, lora_args, run_args, t
     model = load_causal_lm(
         model_args.model_name_or_path, model_args.trust_remote_code, **model_args.config_kwargs()
     )
-    defaults = finetune_defaults(
-        "preference", model.config, model_args.model_name_or_path, use_peft=lora_args.use_peft
-    )
-    logger.info("DPO defaults chosen from the base: %s", defaults.reason)
+    start_warning = not_chat_finetuned_warning(model.config, model_args.model_name_or_path)
+    if start_warning:
+        logger.warning(start_warning)
+    logger.info("DPO defaults chosen from the base: %s", run_args.defaults_reason)
     context = model.config.n_positions
-    training_args.max_length = training_args.max_length or context  # known only once the model is loaded
-    if training_args.max_length > context:
-        raise ValueError(
-            f"--max_length {training_args.max_length} is above the model's context (n_positions {context})"
-        )
+    # The default, the model's context, is known only once the model is loaded.
+    training_args.max_length = length_within_context("--max_length", training_args.max_length, context)
     # The reference: with LoRA the policy with its adapters disabled (TRL does that), else a frozen copy.
     ref_model = None if lora_args.use_peft else copy.deepcopy(model).eval().requires_grad_(False)
 
@@ -197,6 +208,8 @@ def main(model_args, data_args, pref_args, response_args, lora_args, run_args, t
     score = dict(pad_token_id=tokenizer.pad_token_id, batch_size=training_args.per_device_eval_batch_size)
     reference_logps = pair_logps(trainer.model, test_pairs, max_length=training_args.max_length, **score)
     metrics = {"before_likelihood_accuracy": likelihood_accuracy(reference_logps)}
+    if start_warning:
+        metrics["start_model_warning"] = start_warning  # in all_results.json, beside the figures it qualifies
     before = (
         respond(trainer.model, tokenizer, test_prompts, response_args)
         if trainer.is_world_process_zero()
@@ -217,7 +230,7 @@ def main(model_args, data_args, pref_args, response_args, lora_args, run_args, t
     #    answer the test prompts again.
     model = finish_lora(trainer.model, lora_args.merge_adapter) if lora_args.use_peft else trainer.model
     model.generation_config = response_args.generation_config(tokenizer)
-    run.save_model(model, tokenizer)
+    run.save_model(model, tokenizer, trainer)
     evaluation = ""
     if trainer.is_world_process_zero():
         evaluation = compare_responses(
@@ -229,18 +242,31 @@ def main(model_args, data_args, pref_args, response_args, lora_args, run_args, t
         pipeline_tag="text-generation",
         summary=f"A GPT preference-tuned with DPO (TRL's DPOTrainer, beta {training_args.beta}) from "
         f"`{model_args.model_name_or_path}` with hf_scratch_gpt ({how}). Prompt it with the tokenizer's "
-        "chat template.",
+        "chat template." + (f"\n\n**Warning:** {start_warning}" if start_warning else ""),
         metrics={k: v for k, v in metrics.items() if k in HEADLINE_METRICS},
         data=data_args.dataset_name or f"local files: {data_args.train_file}",
         dataset=data_args.dataset_name,
         base_model=model_args.model_name_or_path,
-        hyperparameters=hyperparameters(training_args, how, parameters, defaults.reason),
+        hyperparameters=hyperparameters(training_args, how, parameters, run_args.defaults_reason),
         usage=USAGE.format(path=run.output_dir.as_posix()),
         evaluation=evaluation,
         command=run.command,
     )
     run.finish(trainer, metrics, card, plot_title=f"DPO {run.output_dir.name}")
     return metrics
+
+
+def not_chat_finetuned_warning(config, name: str) -> str | None:
+    """What to say when the start model is not one recipes/finetune_instruct.py made, or None when it is."""
+    if getattr(config, "chat_finetuned", False) is True:
+        return None
+    return (
+        f'the start model {name} is not chat-finetuned (its config.json lacks "chat_finetuned": true, which '
+        "recipes/finetune_instruct.py records). DPO is the stage after instruction finetuning: it moves a model "
+        "that already answers in the chat template towards the chosen answers, and a base model does not answer "
+        f"in it yet. Finetune it first (python recipes/finetune_instruct.py --model_name_or_path {name}), then "
+        "run DPO from that folder."
+    )
 
 
 def first_rows(dataset, count: int | None):

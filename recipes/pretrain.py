@@ -24,6 +24,7 @@ The output folder holds the model (safetensors + config with the trust_remote_co
 generation config, train/eval/all_results.json, README.md (model card) and loss.png.
 """
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -43,7 +44,7 @@ from transformers import (
 )
 
 from hf_scratch_gpt import ScratchGPTConfig, ScratchGPTForCausalLM
-from hf_scratch_gpt.data.arguments import DataArguments
+from hf_scratch_gpt.data.arguments import DataArguments, check_range
 from hf_scratch_gpt.data.lm import text_units, tokenize_and_pack
 from hf_scratch_gpt.data.loading import (
     limit_samples,
@@ -53,7 +54,12 @@ from hf_scratch_gpt.data.loading import (
     text_to_dataset,
 )
 from hf_scratch_gpt.model.presets import parse_config_overrides, preset_config_kwargs
-from hf_scratch_gpt.training.arguments import ModelArguments, RunArguments, parse_recipe_args
+from hf_scratch_gpt.training.arguments import (
+    ModelArguments,
+    RunArguments,
+    length_within_context,
+    parse_recipe_args,
+)
 from hf_scratch_gpt.training.lora import count_parameters
 from hf_scratch_gpt.training.reporting import CardInfo
 from hf_scratch_gpt.training.run import start_run
@@ -111,6 +117,17 @@ class PretrainArguments:
     )
     sample_max_new_tokens: int = field(default=100, metadata={"help": "Length of that sample, in tokens."})
 
+    def __post_init__(self):
+        check_range(
+            "--block_size", self.block_size, at_least=2, optional=True,
+            why="each token is predicted from the ones before it in its block; unset: the model's context",
+        )  # fmt: skip
+        check_range(
+            "--vocab_size", self.vocab_size, at_least=256 + 1 + 1,
+            why="the tokenizer trained here holds 256 bytes, <|endoftext|> and at least one merge",
+        )  # fmt: skip
+        check_range("--sample_max_new_tokens", self.sample_max_new_tokens, at_least=1)
+
 
 def parse_args(args: list[str] | None = None) -> tuple:
     """The command line (or `--config FILE` plus flags) as this recipe's argument dataclasses."""
@@ -132,6 +149,7 @@ def main(model_args, data_args, pretrain_args, run_args, training_args) -> dict:
                 data_args.validation_file],
     )  # fmt: skip
     resume, output_dir = run.resume, run.output_dir
+    resumed_from_step = resume_step(resume)  # read now: checkpoint rotation may delete that folder while training
 
     # 1. Raw text: a Hub dataset, local files, or the built-in default corpus, with a validation split.
     raw, eos_between_rows = load_text(data_args, pretrain_args)
@@ -140,12 +158,10 @@ def main(model_args, data_args, pretrain_args, run_args, training_args) -> dict:
     # 2. Model shape, checked before any work: a checkpoint's config, or a named size plus overrides.
     config = model_config(model_args)
     context = config.n_positions
-    block_size = pretrain_args.block_size or context
-    if block_size > context:
-        raise ValueError(
-            f"--block_size {block_size} is above the model's context (n_positions {context}); lower --block_size, "
-            f"or for a new model raise it with --config_overrides n_positions={block_size}"
-        )
+    block_size = length_within_context(
+        "--block_size", pretrain_args.block_size, context,
+        fix=f", or for a new model raise the context with --config_overrides n_positions={pretrain_args.block_size}",
+    )  # fmt: skip
 
     # 3. Tokenizer: the checkpoint's when resuming, a given one, or our BPE trained on the training split.
     started = time.perf_counter()
@@ -224,14 +240,16 @@ def main(model_args, data_args, pretrain_args, run_args, training_args) -> dict:
         callbacks=[run.callback()],
     )
     train_result = trainer.train(resume_from_checkpoint=resume)
-    run.save_model(trainer.model, tokenizer)  # model, config + code files, generation config, tokenizer
+    run.save_model(
+        trainer.model, tokenizer, trainer
+    )  # model, config + code files, generation config, tokenizer
 
     # 7. Evaluate and report: the metrics include what finetuning defaults read back (learning rate, tokens seen).
     metrics = {
         **train_result.metrics,
         **trainer.evaluate(),
         **count_parameters(model),
-        **training_record(trainer, block_size, len(blocks["train"]), resume),
+        **training_record(trainer, block_size, len(blocks["train"]), resumed_from_step),
         "vocab_size": len(tokenizer),
         "validation_chars": units.n_chars,
         "validation_bytes": units.n_bytes,
@@ -342,7 +360,7 @@ def model_card(
     )
 
 
-def training_record(trainer, block_size: int, train_blocks: int, resume: str | None) -> dict:
+def training_record(trainer, block_size: int, train_blocks: int, resumed_from_step: int) -> dict:
     """How long and how this base trained; hf_scratch_gpt.training.defaults reads it back when finetuning."""
     args = trainer.args
     batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
@@ -353,7 +371,7 @@ def training_record(trainer, block_size: int, train_blocks: int, resume: str | N
         "global_step": trainer.state.global_step,
         "learning_rate": args.learning_rate,
         "train_tokens_seen": trainer.state.global_step * batch * block_size,
-        "resumed_from_step": resume_step(resume),
+        "resumed_from_step": resumed_from_step,
         "stopped_by_time_budget": bool(
             trainer.time_budget and trainer.time_budget.stopped_at_step is not None
         ),
@@ -361,7 +379,10 @@ def training_record(trainer, block_size: int, train_blocks: int, resume: str | N
 
 
 def resume_step(checkpoint: str | None) -> int:
-    return int(Path(checkpoint).name.rsplit("-", 1)[-1]) if checkpoint else 0
+    """The optimizer step the run resumed from (0 for a new run), from the checkpoint's trainer state."""
+    if not checkpoint:
+        return 0
+    return json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8"))["global_step"]
 
 
 def hyperparameters(config, training_args: TrainingArguments, block_size: int, metrics: dict) -> dict:

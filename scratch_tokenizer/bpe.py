@@ -1,4 +1,4 @@
-"""Stage 1, text -> tokens: a byte-level BPE tokenizer written from scratch, as GPT-2 defines it.
+"""A byte-level BPE tokenizer written from scratch, as GPT-2 defines it.
 
 Byte-level BPE in four sentences. Text is first cut into pre-tokens by GPT-2's regex (words with their
 leading space, numbers, punctuation runs, whitespace), so merges never cross a word boundary. Every pre-token

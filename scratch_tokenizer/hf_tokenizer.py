@@ -1,4 +1,4 @@
-"""Stage 1, text -> tokens, the Hugging Face side: our BPE as a fast `tokenizers` model.
+"""The Hugging Face side of the tokenizer: our BPE as a fast `tokenizers` model.
 
 The merges we learn in Python become a Rust `tokenizers.models.BPE` with GPT-2's pipeline, wrapped as a
 `PreTrainedTokenizerFast`. It gives the same ids as `ByteLevelBPE.encode` (the tests check), runs at Rust
@@ -19,6 +19,9 @@ tokenizer always treats text spelling one as that special token (our `encode` de
 rejects them (TypeError) where `ByteLevelBPE.encode` reads them as U+FFFD; clean such text with
 `scratch_tokenizer.bpe.replace_surrogates` first.
 """
+
+import json
+from pathlib import Path
 
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast
@@ -49,12 +52,62 @@ CHAT_TEMPLATE = (
 )
 
 
+# The JSON files a saved tokenizer folder may hold (tokenizer.json is the fast tokenizer itself).
+TOKENIZER_JSON_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
+)
+
+
+def check_tokenizer_files(folder: str | Path) -> None:
+    """Raise ValueError naming the first damaged tokenizer file in `folder`: JSON that does not parse (a file cut
+    short while copying, most often), or a tokenizer.json that `tokenizers` cannot build, such as a merge of a
+    token missing from the vocabulary. What transformers says then names no file."""
+    fix = (
+        "Copy it again from where it was saved, or save the tokenizer again (tokenizer.save_pretrained); with no "
+        "whole copy, train a new one (python -m scratch_tokenizer) and the model again with it"
+    )
+    folder = Path(folder)
+    for path in (folder / name for name in TOKENIZER_JSON_FILES):
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        text = data.decode("utf-8", errors="replace")
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as err:
+            whole = text.rstrip().endswith(("}", "]"))  # where every saved JSON file ends
+            cut = "" if whole else f" It ends mid-way, after {len(data):,} bytes: cut short."
+            raise ValueError(
+                f"{path} is damaged: not valid JSON ({err.msg} at line {err.lineno} column {err.colno} of "
+                f"{len(text.splitlines())} lines).{cut} {fix}."
+            ) from None
+    if (folder / "tokenizer.json").is_file():
+        try:
+            Tokenizer.from_file(str(folder / "tokenizer.json"))
+        except Exception as err:  # tokenizers raises plain Exception for bad merges and vocabularies
+            raise ValueError(
+                f"{folder / 'tokenizer.json'} is damaged: tokenizers cannot build a tokenizer from it ({err}). "
+                f"{fix}."
+            ) from None
+
+
+def load_tokenizer(name: str | Path, trust_remote_code: bool = False):
+    """`AutoTokenizer.from_pretrained(name)`, with a local folder's files checked first (`check_tokenizer_files`)."""
+    from transformers import AutoTokenizer
+
+    if Path(name).is_dir():
+        check_tokenizer_files(name)
+    return AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
+
+
 def load_chat_tokenizer(name: str, trust_remote_code: bool = False, pad_with_eos: bool = True):
     """A checkpoint's tokenizer ready for chat data: `CHAT_TEMPLATE` when it has no template of its own (e.g.
     GPT-2's, or a base saved before chat finetuning) and, with `pad_with_eos`, EOS as padding when it has none."""
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
+    tokenizer = load_tokenizer(name, trust_remote_code)
     if tokenizer.chat_template is None:
         tokenizer.chat_template = CHAT_TEMPLATE
     if pad_with_eos and tokenizer.pad_token is None:

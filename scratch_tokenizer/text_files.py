@@ -1,4 +1,4 @@
-"""Stage 1 / 4 (text in): the UTF-8 check every reader of user files runs first (tokenizer training, recipes).
+"""The UTF-8 check every reader of user files runs first (tokenizer training, recipes).
 
 A file that is not UTF-8 would otherwise fail deep inside `datasets` (`DatasetGenerationError`) or the tokenizer,
 without saying which file or where. Torch-free, so the tokenizer CLI can use it.

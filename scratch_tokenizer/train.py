@@ -1,4 +1,4 @@
-"""Stage 1 as a job: train our byte-level BPE on text files and save a Hugging Face tokenizer folder.
+"""Train our byte-level BPE on text files and save a Hugging Face tokenizer folder.
 
 Command line (with no FILE it trains on the built-in default corpus, `default_corpus.py`):
 

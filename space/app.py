@@ -11,6 +11,10 @@ Run locally:
 
 On Hugging Face Spaces set the variables MODEL_ID (and optionally CLASSIFIER_ID) instead of flags.
 
+A model that cannot be loaded (a damaged file is named) stops the app at start-up with that message. A classifier
+that cannot classify (damaged, or a language model with no trained head) leaves the other tabs working, and the
+Classify tab says why.
+
 With the hf_scratch_gpt package installed (`pip install -e .` in the repository), `import hf_scratch_gpt`
 registers ScratchGPT with the Auto classes, so no code from the checkpoint runs. Without it, a ScratchGPT
 checkpoint needs the modeling code saved with it: pass --trust_remote_code (or set TRUST_REMOTE_CODE=1), only
@@ -80,9 +84,13 @@ def load_checkpoint(name: str, head: str = "causal", trust_remote_code: bool = F
     trust = trust_remote_code and not HAVE_PACKAGE
     auto_class = AutoModelForCausalLM if head == "causal" else AutoModelForSequenceClassification
     try:
-        model = auto_class.from_pretrained(source, trust_remote_code=trust)
+        if HAVE_PACKAGE:  # a damaged weights or tokenizer file: an error naming it
+            from hf_scratch_gpt.model.checkpoint_files import check_checkpoint_files
+
+            check_checkpoint_files(source)
+        model, loading = auto_class.from_pretrained(source, trust_remote_code=trust, output_loading_info=True)
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust)
-    except (OSError, ValueError) as err:
+    except Exception as err:  # safetensors' and tokenizers' errors are neither OSError nor ValueError
         hint = (
             ""
             if Path(source).is_dir()
@@ -94,8 +102,28 @@ def load_checkpoint(name: str, head: str = "causal", trust_remote_code: bool = F
                 "or pass --trust_remote_code / TRUST_REMOTE_CODE=1 to run the modeling code saved with it"
             )
         raise RuntimeError(f"could not load {head} checkpoint {source!r}: {err}{hint}") from err
+    if head == "classify":
+        check_trained_head(model, loading["missing_keys"], source)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     return model.to(device).eval(), tokenizer
+
+
+def check_trained_head(model, missing_keys, source: str) -> None:
+    """Refuse a classifier whose head the checkpoint does not hold (a language model's folder, say).
+
+    from_pretrained initialises such a head at random and only its load report says so, so the Classify tab
+    would show plausible but made-up probabilities. The weights decide, not config.json's `architectures`: they
+    are what was trained (and a config can name a classifier whose head was never saved).
+    """
+    head = sorted(key for key in missing_keys if not key.startswith(f"{model.base_model_prefix}."))
+    if head:
+        saved_as = ", ".join(getattr(model.config, "architectures", None) or ["an unknown class"])
+        raise RuntimeError(
+            f"{source} has no trained classification head: its weights hold no {', '.join(head)} (it was saved "
+            f"as {saved_as}), so the head would be random and its label probabilities made up. Finetune a "
+            f"classifier from it (python recipes/finetune_classifier.py --model_name_or_path {source} "
+            f"--train_file DATA --output_dir outputs/classifier) and pass that folder as --classifier."
+        )
 
 
 def is_chat_model(model) -> bool:
@@ -108,6 +136,34 @@ BASE_MODEL_NOTICE = (
     "instructions, so its replies here will not follow what you ask. Use the **Complete** tab, or finetune it "
     "first: `python recipes/finetune_instruct.py --model_name_or_path {name}`."
 )
+SINGLE_TURN_NOTICE = (
+    "**Trained on single-turn data only:** it answers the first message of a chat; for each new question start "
+    "a new chat (the **Clear** button at the top right of the chat)."
+)
+NEW_CHAT_HINT = "The **Clear** button at the top right of the chat starts a new chat."
+
+
+def chat_examples(model) -> list[str]:
+    """The held-out prompts recipes/finetune_instruct.py recorded in config.json (`chat_examples`), or []."""
+    examples = getattr(model.config, "chat_examples", None)
+    return [e for e in examples if isinstance(e, str) and e.strip()] if isinstance(examples, list) else []
+
+
+def chat_guide(model) -> str:
+    """What the Chat tab says about a chat model: what it was trained on, and how to ask it (markdown, or "")."""
+    config = model.config
+    families = getattr(config, "chat_task_families", None)
+    lines = []
+    if families:
+        lines.append(
+            f"Trained on the built-in task set ({', '.join(f.replace('_', ' ') for f in families)}): ask the way "
+            "its examples below do. Other questions get short answers in the same style."
+        )
+    elif chat_examples(model):
+        lines.append("The examples below are held-out prompts from its training data.")
+    single_turn = getattr(config, "chat_multiturn", None) is False
+    lines.append(SINGLE_TURN_NOTICE if single_turn else NEW_CHAT_HINT)
+    return "\n\n".join(lines)
 
 
 def context_length(model) -> int:
@@ -316,11 +372,13 @@ def build_demo(
     model_name: str = "model",
     max_new_tokens_cap: int = 256,
     concurrency: int = 4,
+    classifier_error: str | None = None,
 ) -> gr.Blocks:
     """The Blocks app with Chat, Complete, Classify and Tokens tabs.
 
     Requests are queued; each endpoint serves at most `concurrency` at once (gradio counts the limit per
-    event), and generations run one at a time on the model (`_GENERATE_LOCK`).
+    event), and generations run one at a time on the model (`_GENERATE_LOCK`). `classifier_error`: why the
+    classifier given could not be loaded, shown in the Classify tab.
     """
     context = context_length(model)
     cap = min(max_new_tokens_cap, context - 1)
@@ -384,10 +442,16 @@ def build_demo(
             with gr.Tab("Chat", id="chat"):
                 if not chat_model:
                     gr.Markdown(BASE_MODEL_NOTICE.format(name=model_name), elem_id="base-model-notice")
+                else:
+                    gr.Markdown(chat_guide(model), elem_id="chat-guide")
                 chat_stats = gr.Markdown(render=False)
+                examples = chat_examples(model) if chat_model else []
                 gr.ChatInterface(
                     chat,
                     api_name="chat",
+                    # Shown in the empty chat, run on click; with additional inputs gradio wants one list each.
+                    examples=[[example] for example in examples] or None,
+                    cache_examples=False,
                     additional_inputs=[
                         gr.Slider(
                             0.0,
@@ -423,7 +487,11 @@ def build_demo(
                     api_name="complete",
                 )
             with gr.Tab("Classify", id="classify"):
-                if classifier is None:
+                if classifier_error is not None:
+                    gr.Markdown(
+                        f"**The classifier cannot be used.** {classifier_error}", elem_id="classifier-error"
+                    )
+                elif classifier is None:
                     gr.Markdown(
                         "No classifier loaded: start the app with `--classifier DIR` (or `CLASSIFIER_ID`)."
                     )
@@ -476,14 +544,19 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     try:
         model, tokenizer = load_checkpoint(args.model, "causal", args.trust_remote_code)
-        classifier, classifier_tokenizer = (
-            load_checkpoint(args.classifier, "classify", args.trust_remote_code)
-            if args.classifier
-            else (None, None)
-        )
     except (FileNotFoundError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)
+    # A classifier that cannot be used leaves the other tabs working; the Classify tab says why.
+    classifier = classifier_tokenizer = classifier_error = None
+    if args.classifier:
+        try:
+            classifier, classifier_tokenizer = load_checkpoint(
+                args.classifier, "classify", args.trust_remote_code
+            )
+        except (FileNotFoundError, RuntimeError) as err:
+            classifier_error = str(err)
+            print(f"warning: the Classify tab is off: {err}", file=sys.stderr)
     if args.trust_remote_code and HAVE_PACKAGE:
         print("note: hf_scratch_gpt is installed, so its classes are used and no checkpoint code runs")
     demo = build_demo(
@@ -494,6 +567,7 @@ def main(argv: list[str] | None = None) -> None:
         model_name=args.model,
         max_new_tokens_cap=args.max_new_tokens_cap,
         concurrency=args.concurrency,
+        classifier_error=classifier_error,
     )
     demo.launch(server_name=args.host, server_port=args.port)
 

@@ -63,10 +63,37 @@ def build_checkpoints(root: Path) -> tuple[Path, Path]:
     return lm_dir, cls_dir
 
 
+def chat_checkpoint(folder: Path, context: int = 512, **chat_config) -> Path:
+    """A tiny random LM saved as recipes/finetune_instruct.py saves a chat model (`chat_finetuned` and the
+    `chat_config` it records, e.g. chat_examples), with a context long enough for a few turns."""
+    tokenizer = make_tokenizer()
+    eos = tokenizer.eos_token_id
+    config = ScratchGPTConfig(
+        vocab_size=len(tokenizer), n_positions=context, n_embd=32, n_layer=2, n_head=2,
+        bos_token_id=eos, eos_token_id=eos, chat_finetuned=True, **chat_config,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    ScratchGPTForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def serving(demo) -> Iterator[str]:
+    """Launch `demo` in this process on a free port of 127.0.0.1; yield its url; close it afterwards."""
+    _, url, _ = demo.launch(
+        server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True
+    )
+    try:
+        yield url
+    finally:
+        demo.close()
 
 
 @contextmanager
@@ -87,13 +114,8 @@ def running_app(
         max_new_tokens_cap=max_new_tokens_cap,
         concurrency=concurrency,
     )
-    _, url, _ = demo.launch(
-        server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True
-    )
-    try:
+    with serving(demo) as url:
         yield SimpleNamespace(url=url, demo=demo, lm_dir=lm_dir, cls_dir=cls_dir)
-    finally:
-        demo.close()
 
 
 _SHARED: list[SimpleNamespace] = []

@@ -1,60 +1,17 @@
 """The built-in instruction task set: deterministic under its seed, answers right, splits disjoint, bad input."""
 
-import re
+from collections import Counter
 
 import pytest
+from task_answers import solve
 
 from hf_scratch_gpt.data.instruct_tasks import (
     DEFAULT_FAMILIES,
+    DEFAULT_MULTITURN_SHARE,
     TASK_FAMILIES,
-    WORDS,
     instruct_task_records,
     instruct_task_splits,
 )
-
-
-def data_of(record: dict) -> str:
-    """The record's data: its input, or what follows the colon of an instruction that holds the data."""
-    return record["input"] or record["instruction"].rsplit(": ", 1)[-1]
-
-
-def numbers(text: str) -> list[int]:
-    return [int(n) for n in re.findall(r"\d+", text)]
-
-
-def solve(record: dict) -> str:
-    """The answer recomputed from the record's text alone (independent of the generator's code)."""
-    family, text = record["family"], record["instruction"]
-    words = data_of(record).split()
-    if family == "reverse_words":
-        return " ".join(words[::-1])
-    if family == "sort_words":
-        return " ".join(sorted(words))
-    if family == "count_words":
-        return str(len(words))
-    if family == "first_word":
-        return words[0]
-    if family == "last_word":
-        return words[-1]
-    if family == "uppercase":
-        return data_of(record).upper()
-    if family == "join_commas":
-        return ", ".join(words)
-    if family == "repeat_word":
-        word = next(w.strip('"') for w in text.split() if w.strip('"') in WORDS)
-        return " ".join([word] * numbers(text)[0])
-    if family == "add":
-        return str(sum(numbers(text)))
-    if family == "subtract":
-        a, b = numbers(text)
-        return str(
-            a - b if " - " in text else b - a
-        )  # "b - a?" vs "Subtract a from b" / "Take a away from b"
-    if family == "max_number":
-        return str(max(numbers(data_of(record))))
-    if family == "even_odd":
-        return "odd" if numbers(text)[0] % 2 else "even"
-    raise AssertionError(f"no solver for {family}")
 
 
 @pytest.fixture(scope="module")
@@ -62,19 +19,53 @@ def splits():
     return instruct_task_splits(list(TASK_FAMILIES), n_train=1200, n_validation=120, n_test=120, seed=7)
 
 
+def turns(record: dict) -> list[dict]:
+    """Every turn of a record, oldest first: its history, then the record itself (the last turn)."""
+    return [*record["history"], record]
+
+
 def test_every_answer_is_right(splits):
     for split in splits.values():
         for record in split:
-            assert record["output"] == solve(record), record
+            for turn in turns(record):
+                assert turn["output"] == solve(turn), record
 
 
-def test_splits_do_not_overlap_and_hold_every_family(splits):
-    keys = {name: {(r["instruction"], r["input"]) for r in split} for name, split in splits.items()}
-    assert len(splits["train"]) == 1200 and len(keys["validation"]) == len(keys["test"]) == 120  # distinct
-    assert not keys["train"] & keys["validation"] and not keys["train"] & keys["test"]
-    assert not keys["validation"] & keys["test"]
+def test_splits_do_not_overlap_in_any_turn_and_hold_every_family(splits):
+    keys = {
+        name: [(t["instruction"], t["input"]) for r in split for t in turns(r)]
+        for name, split in splits.items()
+    }
+    for name in ("validation", "test"):
+        assert (
+            len(keys[name]) == len(set(keys[name])) > 120
+        )  # every held-out turn distinct, conversations too
+    train, validation, test = (set(keys[name]) for name in ("train", "validation", "test"))
+    assert len(splits["train"]) == 1200 and len(splits["validation"]) == len(splits["test"]) == 120
+    assert not train & validation and not train & test and not validation & test
     for split in splits.values():
         assert set(split["family"]) == set(TASK_FAMILIES)
+
+
+def test_a_share_of_each_split_are_conversations_of_2_to_4_turns(splits):
+    for name, size in (("train", 1200), ("validation", 120), ("test", 120)):
+        conversations = [r for r in splits[name] if r["history"]]
+        assert len(conversations) == round(size * DEFAULT_MULTITURN_SHARE)
+        assert {len(r["history"]) + 1 for r in conversations} == {2, 3, 4}
+        # the scored (last) turns take the families in turn: each family about as often
+        last = Counter(r["family"] for r in conversations)
+        assert set(last) == set(TASK_FAMILIES) and max(last.values()) - min(last.values()) <= 1
+    # earlier turns are of any family, the last turn's own too
+    train = [r for r in splits["train"] if r["history"]]
+    assert {t["family"] for r in train for t in r["history"]} == set(TASK_FAMILIES)
+    assert any(r["history"][-1]["family"] == r["family"] for r in train)
+
+
+def test_share_0_gives_single_turn_records_only_and_1_conversations_only():
+    single = instruct_task_splits(n_train=50, n_validation=10, n_test=10, seed=0, multiturn_share=0.0)
+    assert all(not r["history"] for split in single.values() for r in split)
+    chats = instruct_task_splits(n_train=50, n_validation=10, n_test=10, seed=0, multiturn_share=1.0)
+    assert all(2 <= len(r["history"]) + 1 <= 4 for split in chats.values() for r in split)
 
 
 def test_the_same_seed_gives_the_same_records_and_another_seed_others(splits):
@@ -109,9 +100,11 @@ def test_a_chosen_family_only_and_a_training_split_bigger_than_the_family():
         ({"families": []}, "the task set is empty: name at least one task family"),
         ({"n_test": 0}, "every split needs at least one record"),
         (
-            {"families": ["even_odd"], "n_validation": 200, "n_test": 200},  # 100 numbers x 3 phrasings
-            r"gave only 300 records, fewer than the 400 asked for \(even_odd has no more distinct ones\)",
+            {"families": ["even_odd"], "n_validation": 200, "n_test": 200, "multiturn_share": 0},
+            # 100 numbers x 3 phrasings: the test split takes 200, the validation split gets only 100
+            r"gave only 100 records, fewer than the 200 asked for \(even_odd has no more distinct ones\)",
         ),
+        ({"multiturn_share": 1.5}, r"share of conversations \(--task_multiturn_share\) must be in \[0, 1\]"),
     ],
 )
 def test_bad_task_sets_are_clear_errors(kwargs, message):

@@ -178,8 +178,20 @@ def test_old_import_paths_work_and_name_the_new_place(old, name, new):
 
 
 def test_old_module_path_runs_as_a_command():
-    out = run_python("-m", "hf_scratch_gpt.lm_eval_tasks").stdout.strip()
-    assert Path(out) == ROOT / "hf_scratch_gpt" / "evaluation" / "lm_eval_tasks"
+    result = run_python("-m", "hf_scratch_gpt.lm_eval_tasks")
+    assert Path(result.stdout.strip()) == ROOT / "hf_scratch_gpt" / "evaluation" / "lm_eval_tasks"
+    assert "run python -m hf_scratch_gpt.evaluation.lm_eval_tasks" in result.stderr  # the new command, named
+
+
+def test_an_old_module_imported_by_path_is_usable_as_an_attribute():
+    import hf_scratch_gpt.bpe  # noqa: F401  (the old path, as older code wrote it)
+
+    import scratch_tokenizer.bpe
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        assert hf_scratch_gpt.bpe.train_bpe is scratch_tokenizer.bpe.train_bpe
+    assert "moved to 'scratch_tokenizer.bpe'" in repr(hf_scratch_gpt.bpe)
 
 
 def test_unknown_names_are_attribute_errors():

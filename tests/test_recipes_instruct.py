@@ -75,6 +75,42 @@ def test_alpaca_input_and_system_prompt_and_multi_turn_chat(tokenizer):
     assert learned == tokenizer("Hello.")["input_ids"] + eos + tokenizer("Goodbye.")["input_ids"] + eos
 
 
+def test_every_answer_of_a_conversation_record_is_learned_and_nothing_else(tokenizer):
+    """A built-in conversation (Alpaca record + history), rendered by hand as the chat template documents it."""
+    history = [
+        {"instruction": "Reverse the word order: red cat blue", "input": "", "output": "blue cat red"},
+        {
+            "instruction": "Sort these words alphabetically.",
+            "input": "pear apple fig",
+            "output": "apple fig pear",
+        },
+    ]
+    record = {"instruction": "What is 4 + 5?", "input": "", "output": "9", "history": history}
+    (messages,) = to_messages(Dataset.from_list([record]))["messages"]
+    users = [
+        "Reverse the word order: red cat blue",
+        "Sort these words alphabetically.\n\npear apple fig",
+        "What is 4 + 5?",
+    ]
+    answers = ["blue cat red", "apple fig pear", "9"]
+    assert messages == [
+        message
+        for user, answer in zip(users, answers, strict=True)
+        for message in ({"role": "user", "content": user}, {"role": "assistant", "content": answer})
+    ]
+    eos = tokenizer.eos_token_id
+    expected_ids, expected_labels = [], []
+    for turn, (user, answer) in enumerate(zip(users, answers, strict=True)):
+        prompt = tokenizer(("\n\n" if turn else "") + f"### User:\n{user}\n\n### Assistant:\n")["input_ids"]
+        response = tokenizer(answer)["input_ids"] + [eos]
+        expected_ids += prompt + response
+        expected_labels += [IGNORE_INDEX] * len(prompt) + response
+    tail = tokenizer("\n\n")["input_ids"]
+    example = tokenize_function(tokenizer)({"messages": messages})
+    assert example["input_ids"] == expected_ids + tail
+    assert example["labels"] == expected_labels + [IGNORE_INDEX] * len(tail)
+
+
 def test_collator_pads_with_ignored_labels():
     collate = InstructCollator(pad_token_id=0)
     batch = collate([{"input_ids": [5, 6, 7], "labels": [-100, 6, 7]}, {"input_ids": [8], "labels": [8]}])
@@ -145,6 +181,13 @@ def test_full_finetuning_end_to_end(checkpoint, data_file, tmp_path):
     assert card.data.pipeline_tag == "text-generation"
     assert "| test_exact_match |" in card.text and "| test_rouge_l |" in card.text
     assert model.config.chat_finetuned is True  # what the Space reads to open on Chat
+    # single-turn records: no multi-turn figures; the Space's examples are the first test prompts
+    assert not any("turn" in name for name in saved) and "last turn of a conversation" not in card.text
+    test_records = instruction_records(40)[34:38]
+    assert model.config.chat_multiturn is False
+    assert model.config.chat_examples == [
+        r["instruction"] + (f"\n\n{r['input']}" if r["input"] else "") for r in test_records
+    ]
 
 
 def test_lora_merge_and_adapter(checkpoint, data_file, tmp_path):
@@ -240,17 +283,37 @@ def builtin_run(checkpoint, output_dir, *extra):
 
 
 def test_builtin_task_set_and_defaults_from_the_base(checkpoint, tmp_path):
-    from hf_scratch_gpt.data.instruct_tasks import instruct_task_splits
+    from hf_scratch_gpt.data.instruct_tasks import DEFAULT_FAMILIES, instruct_task_splits
 
-    metrics = builtin_run(checkpoint, tmp_path / "o")
+    metrics = builtin_run(checkpoint, tmp_path / "o", "--task_eval_examples", "12")
     # no --learning_rate / --num_train_epochs given: a small base without a pretraining record gets 1e-3, 10 epochs
     assert metrics["learning_rate"] == 1e-3 and metrics["num_train_epochs"] == 10
     responses = json.loads((tmp_path / "o" / "generated_responses.json").read_text())
-    test = instruct_task_splits(n_train=40, n_validation=6, n_test=6, seed=0)["test"]  # FAST_ARGS: --seed 0
+    test = instruct_task_splits(n_train=40, n_validation=12, n_test=12, seed=0)["test"]  # FAST_ARGS: --seed 0
     assert [r["reference"] for r in responses] == test["output"]
-    for family in set(test["family"]):
-        assert 0 <= metrics[f"test_exact_match_{family}"] <= 1
+    # the last turn of each conversation (3 of 12 at the default share 0.25) is scored on its own
+    multiturn = [bool(history) for history in test["history"]]
+    assert sum(multiturn) == 3
+    right = [r["text"] == r["reference"] for r in responses]
+    for kind, wanted in (("multiturn", True), ("singleturn", False)):
+        hits = [hit for hit, conversation in zip(right, multiturn, strict=True) if conversation == wanted]
+        assert metrics[f"test_exact_match_{kind}"] == sum(hits) / len(hits)
+    for family, conversation in zip(test["family"], multiturn, strict=True):
+        assert 0 <= metrics[f"test_exact_match_{'multiturn_' if conversation else ''}{family}"] <= 1
+    saved = json.loads((tmp_path / "o" / "all_results.json").read_text())
+    assert saved["test_exact_match_multiturn"] == metrics["test_exact_match_multiturn"]
+    # what the Space shows: one held-out prompt per family (its last user turn), the families, multi-turn
+    config = json.loads((tmp_path / "o" / "config.json").read_text())
+    first_of_family = {}
+    for record in test:
+        user = record["instruction"] + (f"\n\n{record['input']}" if record["input"] else "")
+        first_of_family.setdefault(record["family"], user)
+    assert config["chat_examples"] == list(first_of_family.values())
+    assert config["chat_multiturn"] is True and config["chat_task_families"] == list(DEFAULT_FAMILIES)
     card = (tmp_path / "o" / "README.md").read_text()
+    assert (
+        "name: test_exact_match_multiturn" in card and "| single-turn | last turn of a conversation |" in card
+    )
     assert "built-in instruction task set" in card and "a small base, so a high learning rate" in card
     assert (
         "Exact match per task family" in card and "name: test_exact_match_add" not in card

@@ -222,3 +222,91 @@ def test_no_code_reads_argparse_internals():
         if "._actions" in path.read_text(encoding="utf-8")
     ]
     assert offenders == []
+
+
+# ---------------------------------------------------------------- the folder rules, without training
+
+
+def fake_run(folder, recipe="pretrain", steps=(2,)):
+    """A run folder as our recipes leave it: run.json, results, and complete checkpoints recording the recipe."""
+    folder.mkdir(parents=True)
+    (folder / RUN_RECORD).write_text(json.dumps({"recipe": recipe, "command": [recipe]}))
+    (folder / "all_results.json").write_text("{}")
+    for step in steps:
+        checkpoint = folder / f"checkpoint-{step}"
+        checkpoint.mkdir()
+        state = {"global_step": step, "stateful_callbacks": {"RunRecord": {"args": {"recipe": recipe}}}}
+        (checkpoint / "trainer_state.json").write_text(json.dumps(state))
+    return folder
+
+
+def test_resuming_into_a_folder_of_another_recipe_is_refused(tmp_path):
+    own = fake_run(tmp_path / "instruct-run", "finetune_instruct")
+    other = fake_run(tmp_path / "pretrain-run", "pretrain")
+    with pytest.raises(ValueError, match="holds a pretrain run; resuming a finetune_instruct checkpoint"):
+        prepare_run_folder("finetune_instruct", other, False, str(own / "checkpoint-2"))
+    assert prepare_run_folder("finetune_instruct", own, False, "last").resume == str(own / "checkpoint-2")
+    # a YAML `true` / `false` for --resume_from_checkpoint means "the newest" / "a new run"
+    assert prepare_run_folder("finetune_instruct", own, False, True).resume == str(own / "checkpoint-2")
+    assert prepare_run_folder("pretrain", tmp_path / "new", False, False).resume is None
+
+
+def test_overwrite_and_resume_together_are_refused(tmp_path):
+    run = fake_run(tmp_path / "run")
+    with pytest.raises(ValueError, match="contradict"):
+        prepare_run_folder("pretrain", run, True, "last")
+    assert (run / "checkpoint-2").is_dir()
+
+
+def test_only_our_runs_are_emptied(tmp_path):
+    clone = tmp_path / "hub-clone"  # a model folder someone cloned: weights and config, but no run of ours
+    (clone / ".git").mkdir(parents=True)
+    for name in ("config.json", "model.safetensors", "README.md"):
+        (clone / name).write_text("theirs")
+    with pytest.raises(FileExistsError, match="not a run"):
+        prepare_run_folder("pretrain", clone, True)
+    (clone / "all_results.json").write_text("{}")  # even a run's marker: never a folder with a checkout
+    with pytest.raises(FileExistsError, match="not a run"):
+        prepare_run_folder("pretrain", clone, True)
+    assert sorted(p.name for p in clone.iterdir()) == [".git", "README.md", "all_results.json", "config.json",
+                                                       "model.safetensors"]  # fmt: skip
+
+
+def test_a_run_that_stopped_before_writing_anything_does_not_block_the_next(tmp_path):
+    folder = tmp_path / "run"
+    prepare_run_folder("pretrain", folder, False)  # then, say, the data file had a wrong column
+    assert [p.name for p in folder.iterdir()] == [RUN_RECORD]
+    prepare_run_folder(
+        "pretrain", folder, False
+    )  # the corrected command starts without --overwrite_output_dir
+
+
+def test_every_path_in_the_command_is_protected_by_an_overwrite(tmp_path):
+    run = fake_run(tmp_path / "run")
+    config = run / "my-settings.yaml"
+    config.write_text("learning_rate: 0.1\n")
+    with pytest.raises(ValueError, match="my-settings.yaml inside it"):
+        prepare_run_folder("pretrain", run, True, command=["recipes/pretrain.py", "--config", str(config)])
+    assert config.is_file()
+
+
+def test_config_file_values_keep_their_meaning(tmp_path):
+    from hf_scratch_gpt.training.arguments import LoraArguments
+
+    config = tmp_path / "lora.yaml"
+    config.write_text(
+        "output_dir: o\nlora_target_modules: c_attn\nuse_peft: true\nresume_from_checkpoint: true\n"
+    )
+    _, lora, _, training = parse_recipe_args((ModelArguments, LoraArguments, RunArguments, TrainingArguments), {},
+                                             ["--config", str(config)])  # fmt: skip
+    assert (
+        lora.lora_target_modules == ["c_attn"] and lora.use_peft is True
+    )  # as `--lora_target_modules c_attn`
+    other = tmp_path / "other.yaml"
+    other.write_text("max_steps: 3\n")
+    with pytest.raises(ValueError, match="--config is given twice"):
+        parse(["--config", str(config), "--config", str(other)])
+    # `--train_file=x.json` alone is a flag, not a lone config file
+    _, data, _, _ = parse_recipe_args((ModelArguments, DataArguments, RunArguments, TrainingArguments),
+                                      {"output_dir": "o"}, ["--train_file=x.json"])  # fmt: skip
+    assert data.train_file == "x.json"

@@ -341,3 +341,44 @@ def test_a_chat_finetuned_model_opens_on_chat_without_the_notice(space, tmp_path
     tokenizer.save_pretrained(tmp_path / "chat")
     reloaded, tokenizer = app.load_checkpoint(str(tmp_path / "chat"), "causal")
     assert _tabs_and_notice(app.build_demo(reloaded, tokenizer)) == ("chat", False)
+
+
+def _chat_tab(demo) -> tuple[list[str], str]:
+    """The example prompts the empty chat offers, and the text above the chat (from the app's page config)."""
+    components = demo.config["components"]
+    (chatbot,) = [c for c in components if c["type"] == "chatbot"]
+    guide = [c["props"]["value"] for c in components if c["props"].get("elem_id") == "chat-guide"]
+    return [example["text"] for example in chatbot["props"].get("examples") or []], "".join(guide)
+
+
+@pytest.mark.parametrize("multiturn", [True, False])
+def test_a_chat_model_offers_the_prompts_it_was_trained_on(space, tmp_path, multiturn):
+    """What recipes/finetune_instruct.py records in config.json becomes clickable examples and a note."""
+    app = load_app()
+    model, tokenizer = app.load_checkpoint(str(space.lm_dir), "causal")
+    examples = ["What is 4 + 5?", "Reverse the word order: red cat blue"]
+    model.config.update(
+        {
+            "chat_finetuned": True,
+            "chat_examples": examples,
+            "chat_multiturn": multiturn,
+            "chat_task_families": ["reverse_words", "add"],
+        }
+    )
+    model.save_pretrained(tmp_path / "chat")
+    tokenizer.save_pretrained(tmp_path / "chat")
+    reloaded, tokenizer = app.load_checkpoint(str(tmp_path / "chat"), "causal")
+    shown, guide = _chat_tab(app.build_demo(reloaded, tokenizer))
+    assert shown == examples
+    assert "built-in task set (reverse words, add)" in guide
+    assert ("single-turn data only" in guide) is not multiturn
+    assert "**Clear**" in guide  # how to start a new chat, either way
+
+
+def test_a_chat_model_without_recorded_examples_offers_none(space, tmp_path):
+    """A chat checkpoint saved before the recipe recorded examples (or by another tool): no examples, no note."""
+    app = load_app()
+    model, tokenizer = app.load_checkpoint(str(space.lm_dir), "causal")
+    model.config.chat_finetuned = True
+    shown, guide = _chat_tab(app.build_demo(model, tokenizer))
+    assert shown == [] and "single-turn" not in guide and "built-in task set" not in guide

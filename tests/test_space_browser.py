@@ -7,10 +7,11 @@ a browser. Run alone with `pytest -m browser tests/test_space_browser.py`.
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from PIL import Image
-from space_helpers import shared_space
+from space_helpers import chat_checkpoint, load_app, serving, shared_space
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Flags from ../shared/STACK.md: no sandbox (containers, root), no GPU, and no background network traffic.
@@ -75,3 +76,96 @@ def test_browser_chat_streams_a_reply_and_screenshots_it(tmp_path, tmp_path_fact
     with Image.open(screenshot) as image:
         assert image.width == 1100 and image.height >= 900
         assert len(image.convert("L").getcolors(maxcolors=1 << 16) or range(1 << 16)) > 16  # not a blank page
+
+
+# ---------------------------------------------------------------- several questions in one chat
+
+QUESTIONS = [
+    "How many words are there in: red cat blue",
+    "Is 14 even or odd?",
+    "Which word comes first in: sun owl",
+]
+
+
+def rendered_prompt(turns: list[tuple[str, str]], question: str) -> str:
+    """The chat template's text, written out by hand: every earlier turn with its answer and EOS, then the question."""
+    history = "".join(f"### User:\n{q}\n\n### Assistant:\n{a}<|endoftext|>\n\n" for q, a in turns)
+    return f"{history}### User:\n{question}\n\n### Assistant:\n"
+
+
+@pytest.fixture
+def generations(monkeypatch):
+    """Every generation the app runs: the prompt ids it got and the text it produced (the app's stream_generate,
+    wrapped)."""
+    app = load_app()
+    original, calls = app.stream_generate, []
+
+    def recorded(model, tokenizer, prompt_ids, max_new_tokens, **sampling):
+        call = SimpleNamespace(prompt_ids=list(prompt_ids), text=None)
+        calls.append(call)
+        for generation in original(model, tokenizer, prompt_ids, max_new_tokens, **sampling):
+            if generation.done:
+                call.text = generation.text
+            yield generation
+
+    monkeypatch.setattr(app, "stream_generate", recorded)
+    return calls
+
+
+def open_chat(playwright, url: str):
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    page.goto(url, wait_until="load")  # gradio keeps a connection open: "networkidle" never comes
+    return browser, page
+
+
+def ask(page, sync_api, question: str, n_replies: int) -> str:
+    """Type `question` into the chat, wait for reply number `n_replies` to finish; its text as shown."""
+    message = page.get_by_placeholder("Type a message...")
+    message.fill(question)
+    message.press("Enter")
+    return wait_for_reply(page, sync_api, n_replies)
+
+
+def wait_for_reply(page, sync_api, n_replies: int) -> str:
+    bots = page.get_by_test_id("bot")
+    sync_api.expect(bots).to_have_count(n_replies, timeout=60_000)
+    # the submit button comes back (the stop button goes) when the reply has finished streaming
+    sync_api.expect(page.get_by_role("button", name="Stop")).to_have_count(0, timeout=60_000)
+    return bots.last.inner_text().strip()
+
+
+def test_browser_one_chat_sends_the_whole_history_and_a_new_chat_starts_afresh(tmp_path, generations):
+    """Three questions in one chat on a tiny random chat model: each prompt the model gets is the hand-rendered
+    conversation so far; an example is one click; Clear starts a new chat whose prompt has no history."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    app = load_app()
+    folder = chat_checkpoint(
+        tmp_path / "chat", chat_examples=QUESTIONS, chat_multiturn=True, chat_task_families=["count_words"]
+    )
+    model, tokenizer = app.load_checkpoint(str(folder), "causal")
+    demo = app.build_demo(model, tokenizer, model_name="tiny-chat", max_new_tokens_cap=8)
+    with serving(demo) as url, sync_api.sync_playwright() as playwright:
+        browser, page = open_chat(playwright, url)
+        try:
+            assert page.get_by_text("Trained on the built-in task set (count words)").is_visible()
+            page.get_by_role("button", name=QUESTIONS[0]).click()  # an example: sent at once
+            wait_for_reply(page, sync_api, 1)
+            for n, question in enumerate(QUESTIONS[1:], start=2):
+                ask(page, sync_api, question, n)
+            assert [u.inner_text().strip() for u in page.get_by_test_id("user").all()] == QUESTIONS
+            page.get_by_role("button", name="Clear").click()
+            sync_api.expect(page.get_by_test_id("bot")).to_have_count(0)
+            assert page.get_by_role("button", name=QUESTIONS[1]).is_visible()  # the examples are back
+            ask(page, sync_api, QUESTIONS[1], 1)
+        finally:
+            browser.close()
+    assert len(generations) == 4 and all(call.text is not None for call in generations)
+    answers = [call.text for call in generations]
+    expected = [
+        rendered_prompt(list(zip(QUESTIONS[:n], answers[:n], strict=True)), QUESTIONS[n]) for n in range(3)
+    ]
+    expected.append(rendered_prompt([], QUESTIONS[1]))  # the new chat
+    for call, text in zip(generations, expected, strict=True):
+        assert tokenizer.decode(call.prompt_ids) == text
+        assert call.prompt_ids == tokenizer(text, add_special_tokens=False)["input_ids"]

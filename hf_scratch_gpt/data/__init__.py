@@ -12,6 +12,8 @@ preference.py      preference pairs for DPO, in TRL's conversational format
 
 def __getattr__(name: str):
     """The flat layout's module `data` is `hf_scratch_gpt.data.loading` now: old imports of its names still work."""
-    from hf_scratch_gpt import moved_attribute
+    from hf_scratch_gpt._moved import moved_attribute
 
-    return moved_attribute(__name__, "hf_scratch_gpt.data.loading", name)
+    value = moved_attribute(__name__, "hf_scratch_gpt.data.loading", name)
+    globals()[name] = value  # warned once; later lookups find it here
+    return value

@@ -1,4 +1,4 @@
-"""Stage 6 (classification data): labels to ids, class balancing, the book's spam split, and tokenization.
+"""Classification data: labels to ids, class balancing, the book's spam split, and tokenization.
 
 Usage:
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict
 
-from hf_scratch_gpt.data.loading import require_utf8
+from hf_scratch_gpt.data.loading import check_text_fields, describe_json, record_error, require_utf8
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,13 @@ def label_names(train: Dataset, label_column: str) -> list[str]:
     feature = train.features[label_column]
     if isinstance(feature, ClassLabel):
         return list(feature.names)
-    return [str(value) for value in sorted(set(train[label_column]))]
+    values = train[label_column][:]
+    kinds = [describe_json(value) for value in values]
+    odd = next((index for index, kind in enumerate(kinds) if kind != kinds[0]), None)
+    if odd is not None:  # e.g. 1 and "spam": they cannot be sorted into one list of classes
+        problem = f"{label_column!r} is {kinds[odd]} ({values[odd]!r:.60}) where record 0's is {kinds[0]}"
+        raise record_error(train, "train", odd, problem, "the labels must be all text or all numbers")
+    return [str(value) for value in sorted(set(values))]
 
 
 def encode_labels(splits: DatasetDict, label_column: str, label_list: list[str]) -> DatasetDict:
@@ -106,11 +112,14 @@ def tokenize_for_classification(
 
     tokenized = {}
     for split, dataset in splits.items():
-        empty = [i for i, text in enumerate(dataset[text_column]) if not isinstance(text, str) or not text]
+        needs = f"every record needs text in {text_column!r} (--text_column_name)"
+        check_text_fields(dataset, split, [text_column], needs=needs)
+        empty = [i for i, text in enumerate(dataset[text_column]) if not text]
         if empty:
-            raise ValueError(
-                f"the {split} split has {len(empty)} empty or missing texts (first at row {empty[0]})"
+            problem = (
+                f"{text_column!r} is empty (empty in {len(empty)} of the split's {len(dataset)} records)"
             )
+            raise record_error(dataset, split, empty[0], problem, needs)
         out = dataset.map(tokenize, batched=True, num_proc=num_proc, desc=f"tokenizing {split}")
         n_long = sum(length > max_length for length in out["n_tokens"])
         if n_long:

@@ -1,9 +1,11 @@
-"""Stage 7 (instruction data): records -> chat messages -> token ids with the loss on the responses only.
+"""Records -> chat messages -> token ids with the loss on the responses only.
 
 Two record formats:
 
 - Alpaca: `instruction`, optional `input`, `output` (the book's instruction-data.json). The user turn is the
-  instruction, followed by a blank line and the input when there is one; the assistant turn is the output.
+  instruction, followed by a blank line and the input when there is one; the assistant turn is the output. An
+  optional `history` lists earlier turns of the conversation as Alpaca records, oldest first (the built-in task
+  set's conversations): they come first, one user and one assistant message each.
 - Chat: a `messages` list of `{"role": "system" | "user" | "assistant", "content": ...}`.
 
 Messages are rendered with the tokenizer's chat template (scratch_tokenizer.hf_tokenizer.CHAT_TEMPLATE), whose
@@ -20,25 +22,67 @@ Usage:
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 from datasets import Dataset
 
+from hf_scratch_gpt.data.loading import check_text_fields, describe_json, quoted, record_error
+
 logger = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100  # label value that the loss skips (PyTorch's cross_entropy default ignore_index)
 ALPACA_COLUMNS = ("instruction", "output")
+ALPACA_NEEDS = f"Alpaca records need text in {quoted(ALPACA_COLUMNS)} ('input' is optional)"
+CHAT_ROLES = ("system", "user", "assistant")  # the roles the chat template renders
+CHAT_NEEDS = (
+    "chat records need 'messages': a list of {'role': 'system' | 'user' | 'assistant', 'content': text} ending "
+    "with an assistant turn"
+)
+
+
+def chat_problem(messages, name: str = "messages", expected: str = "a list of messages") -> str | None:
+    """What is wrong with the chat messages in a record's field `name` (None when nothing is); `expected` says what
+    the field must hold, for the error when it is not a list.
+
+    >>> chat_problem([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": None}])
+    "message 1 of 'messages' has no text in 'content'"
+    """
+    if messages is None:
+        return f"{name!r} is missing or null"
+    if not isinstance(messages, list):
+        return f"{name!r} must be {expected}, got {describe_json(messages)} ({messages!r:.60})"
+    for turn, message in enumerate(messages):
+        where = f"message {turn} of {name!r}"
+        if not isinstance(message, dict):
+            return f"{where} is {describe_json(message)}, not an object with 'role' and 'content'"
+        role, content = message.get("role"), message.get("content")
+        if role not in CHAT_ROLES:
+            known = f"the chat template knows {quoted(CHAT_ROLES)}"
+            return (
+                f"{where} has no 'role' ({known})" if role is None else f"{where} has role {role!r} ({known})"
+            )
+        if not isinstance(content, str):
+            if content is None:
+                return f"{where} has no text in 'content'"
+            return f"{where} has {describe_json(content)} ({content!r:.60}) in 'content', not text"
+    return None
 
 
 def alpaca_to_messages(
-    instruction: str, input_text: str | None, output: str, system_prompt: str | None = None
+    instruction: str,
+    input_text: str | None,
+    output: str,
+    system_prompt: str | None = None,
+    history: Sequence[dict] = (),
 ):
-    """One Alpaca record as chat messages."""
-    user = instruction if not input_text else f"{instruction}\n\n{input_text}"
+    """One Alpaca record as chat messages, after its `history` (earlier turns as Alpaca records, oldest first)."""
     messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    return [*messages, {"role": "user", "content": user}, {"role": "assistant", "content": output}]
+    for turn in [*history, {"instruction": instruction, "input": input_text, "output": output}]:
+        user = turn["instruction"] if not turn.get("input") else f"{turn['instruction']}\n\n{turn['input']}"
+        messages += [{"role": "user", "content": user}, {"role": "assistant", "content": turn["output"]}]
+    return messages
 
 
 def to_messages(dataset: Dataset, split: str = "train", system_prompt: str | None = None) -> Dataset:
@@ -46,18 +90,24 @@ def to_messages(dataset: Dataset, split: str = "train", system_prompt: str | Non
     columns = dataset.column_names
     if "messages" in columns:
         for index, messages in enumerate(dataset["messages"]):
-            if not messages or messages[-1].get("role") != "assistant":
-                raise ValueError(
-                    f"{split} record {index}: a chat record must end with an assistant message to learn from, "
-                    f"got {messages}"
-                )
+            problem = chat_problem(messages)
+            if not problem and (not messages or messages[-1]["role"] != "assistant"):
+                roles = [message["role"] for message in messages]
+                problem = f"a chat record must end with an assistant message to learn from, got roles {roles}"
+            if problem:
+                raise record_error(dataset, split, index, problem, CHAT_NEEDS)
         return dataset.select_columns(["messages"])
     if all(name in columns for name in ALPACA_COLUMNS):
+        check_text_fields(dataset, split, ALPACA_COLUMNS, ("input",), ALPACA_NEEDS)
 
         def convert(record: dict) -> dict:
             return {
                 "messages": alpaca_to_messages(
-                    record["instruction"], record.get("input"), record["output"], system_prompt
+                    record["instruction"],
+                    record.get("input"),
+                    record["output"],
+                    system_prompt,
+                    record.get("history") or (),
                 )
             }
 

@@ -1,4 +1,4 @@
-"""Stage 6 (instruction data, built in): Alpaca records whose answers are computed, for the offline path.
+"""The built-in instruction task set: Alpaca records whose answers are computed, for the offline path.
 
 Like the built-in pretraining corpus, this needs no download: code generates instruction records with a seed,
 and every answer is computed from the record (so exact match is a fair score). Each task family has several
@@ -23,14 +23,20 @@ single digits for arithmetic), so a ~1M-parameter base learns them in minutes.
 
 `DEFAULT_FAMILIES` (all but `uppercase` and `subtract`) is used unless families are named.
 
-Splits never share a record: the validation and test records are drawn first (all distinct), and the training
-records never repeat one of them (they may repeat each other: small families such as `add` have a few hundred
-distinct records). The same seed gives the same records.
+Conversations: a share of the records (`multiturn_share`, DEFAULT_MULTITURN_SHARE) are conversations of 2 to
+MAX_TURNS user turns, each turn a record of its own (any family, its own data, answered correctly), so a chat model
+learns to answer the last question rather than repeat an earlier answer. A record's `instruction`, `input`, `output`
+and `family` are its last turn, the one a test scores; `history` lists the earlier turns, oldest first, as records
+of the same four fields ([] for a single-turn record). The data of a turn never depends on an earlier one.
+
+Splits never share an (instruction, input) pair, in any turn: the validation and test records are drawn first (every
+turn distinct), and no turn of a training record repeats one of theirs (training turns may repeat each other: small
+families such as `add` have a few hundred distinct records). The same seed gives the same records.
 
 Usage:
 
     splits = instruct_task_splits(n_train=16000, n_validation=200, n_test=200, seed=42)  # a DatasetDict
-    splits["train"][0]  # {"instruction": ..., "input": ..., "output": ..., "family": ...}
+    splits["train"][0]  # {"instruction": ..., "input": ..., "output": ..., "family": ..., "history": [...]}
 """
 
 import random
@@ -208,6 +214,10 @@ TASK_FAMILIES: dict[str, TaskFamily] = {
 # --task_families.
 DEFAULT_FAMILIES = tuple(name for name in TASK_FAMILIES if name not in ("uppercase", "subtract"))
 
+MAX_TURNS = 4  # user turns in a conversation: 2 to this many
+# The share of each split's records that are conversations (the recipe's --task_multiturn_share).
+DEFAULT_MULTITURN_SHARE = 0.25
+
 
 def check_families(families: Sequence[str] | None) -> list[str]:
     """The family names to use (DEFAULT_FAMILIES when None), or a ValueError naming what is wrong."""
@@ -242,33 +252,52 @@ def instruct_task_records(
     exclude: set[tuple[str, str]] | None = None,
     distinct: bool = True,
     rng: random.Random | None = None,
+    multiturn_share: float = 0.0,
+    max_turns: int = MAX_TURNS,
 ) -> list[dict]:
-    """`n` records, families taking turns, drawn under `seed` (or from `rng`).
+    """`n` records drawn under `seed` (or from `rng`); round(n * multiturn_share) of them are conversations.
 
-    None has an (instruction, input) pair in `exclude`; with `distinct` no two records share one (otherwise a
-    record may come again, as a small family's records must in a big training split).
+    The single-turn records and the conversations' last turns each take the families in turn; a conversation has
+    2 to `max_turns` user turns (uniform), its earlier turns of families drawn at random. No turn has an
+    (instruction, input) pair in `exclude`; with `distinct` no two turns anywhere share one (otherwise a turn may
+    come again, as a small family's records must in a big training split).
     """
     names = check_families(families)
     if n < 1:
         raise ValueError(f"the task set is empty: ask for at least one record, not {n}")
+    if not 0 <= multiturn_share <= 1:
+        raise ValueError(
+            f"the share of conversations (--task_multiturn_share) must be in [0, 1], not {multiturn_share}"
+        )
+    if max_turns < 2:
+        raise ValueError(f"a conversation has at least 2 user turns: max_turns {max_turns} is too few")
     rng = rng or random.Random(seed)
-    excluded = set(exclude or ())
-    records, seen = [], set()
-    misses = 0  # draws in a row that were refused: a family with no record left stops the loop
-    while len(records) < n:
-        record = make_record(names[len(records) % len(names)], rng)
-        key = (record["instruction"], record["input"])
-        if key in excluded or (distinct and key in seen):
-            misses += 1
-            if misses > 2000:
-                raise ValueError(
-                    f"the task families {names} gave only {len(records)} records, fewer than the {n} asked for "
-                    f"({record['family']} has no more distinct ones): ask for fewer records or add families"
-                )
-            continue
-        misses = 0
-        seen.add(key)
-        records.append(record)
+    refused = set(exclude or ())  # with `distinct`, every key drawn joins it
+    n_conversations = round(n * multiturn_share)
+    records: list[dict] = []
+    drawn = {False: 0, True: 0}  # single-turn records, conversations: each kind cycles through the families
+
+    def draw(family: str) -> dict:
+        for _ in range(2000):  # draws in a row that were refused: a family with no record left stops here
+            turn = make_record(family, rng)
+            key = (turn["instruction"], turn["input"])
+            if key not in refused:
+                if distinct:
+                    refused.add(key)
+                return turn
+        raise ValueError(
+            f"the task families {names} gave only {len(records)} records, fewer than the {n} asked for "
+            f"({family} has no more distinct ones): ask for fewer records or add families"
+        )
+
+    for index in range(n):
+        # Conversations spread evenly through the list: record `index` is one when the count due so far grows.
+        conversation = (index + 1) * n_conversations // n > index * n_conversations // n
+        last = names[drawn[conversation] % len(names)]
+        drawn[conversation] += 1
+        earlier = [rng.choice(names) for _ in range(rng.randint(2, max_turns) - 1)] if conversation else []
+        turns = [draw(family) for family in [*earlier, last]]
+        records.append({**turns[-1], "history": turns[:-1]})
     return records
 
 
@@ -278,10 +307,13 @@ def instruct_task_splits(
     n_validation: int = 200,
     n_test: int = 200,
     seed: int = 0,
+    multiturn_share: float = DEFAULT_MULTITURN_SHARE,
+    max_turns: int = MAX_TURNS,
 ) -> DatasetDict:
     """Train / validation / test splits of the built-in task set; no (instruction, input) is in two splits.
 
-    The validation and test records are drawn first, all distinct; the training records never repeat one of them,
+    Each split has round(size * multiturn_share) conversations. The test records are drawn first, then the
+    validation records, every turn distinct from all before; the training records never repeat a held-out turn,
     but may repeat each other (a family such as `add` has only a few hundred distinct records).
     """
     if min(n_train, n_validation, n_test) < 1:
@@ -289,15 +321,14 @@ def instruct_task_splits(
             f"every split needs at least one record, got train {n_train}, validation {n_validation}, test {n_test}"
         )
     rng = random.Random(seed)
-    held_out = instruct_task_records(n_validation + n_test, families, rng=rng)
-    rng.shuffle(held_out)  # each held-out split gets every family in about the same proportion
-    keys = {(record["instruction"], record["input"]) for record in held_out}
-    train = instruct_task_records(n_train, families, exclude=keys, distinct=False, rng=rng)
-    rng.shuffle(train)
-    return DatasetDict(
-        {
-            "train": Dataset.from_list(train),
-            "validation": Dataset.from_list(held_out[:n_validation]),
-            "test": Dataset.from_list(held_out[n_validation:]),
-        }
-    )
+    held_out: set[tuple[str, str]] = set()  # every turn of the test and validation records
+    splits = {}
+    for split, n in (("test", n_test), ("validation", n_validation), ("train", n_train)):
+        records = instruct_task_records(
+            n, families, exclude=held_out, distinct=split != "train", rng=rng,
+            multiturn_share=multiturn_share, max_turns=max_turns,
+        )  # fmt: skip
+        rng.shuffle(records)  # the conversations, drawn evenly spread, anywhere in the split
+        held_out.update((turn["instruction"], turn["input"]) for r in records for turn in [*r["history"], r])
+        splits[split] = Dataset.from_list(records)
+    return DatasetDict({split: splits[split] for split in ("train", "validation", "test")})

@@ -1,4 +1,4 @@
-"""Stage 4 (pretraining data): tokenize text, pack it into `block_size` blocks, and count what each block covers.
+"""Pretraining data: tokenize text, pack it into `block_size` blocks, and count what each block covers.
 
 Next-token prediction trains on blocks of exactly `block_size` tokens cut from the concatenated token stream
 (run_clm's "group texts"); the leftover tail shorter than a block is dropped. Rows from a `.txt` file are lines

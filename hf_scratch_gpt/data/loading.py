@@ -1,4 +1,4 @@
-"""Stage 4 (data in): load the raw datasets every recipe starts from, and check them before any work is done.
+"""Load the raw datasets every recipe starts from, and check them before any work is done.
 
 Sources, in order of precedence:
 
@@ -7,7 +7,9 @@ Sources, in order of precedence:
   `.txt` (one row per line, line breaks kept so the rows concatenate back to the exact file), `.csv`,
   `.json` / `.jsonl`, `.parquet`, and `.tsv` or no extension for tab-separated files. A tab-separated file whose
   first line does not name the expected columns and has two fields is read as headerless `label<TAB>text`
-  (the SMS Spam Collection's format).
+  (the SMS Spam Collection's format). A `.json` file holds a list of records (JSON objects), or JSON Lines as a
+  `.jsonl` file does (one object per line); anything else, and a file with no records, is an error that names the
+  file, what it holds and what was expected (`check_json_records`).
 - a built-in text (the pretraining recipe's default corpus), made into rows with `text_to_dataset`.
 
 Usage:
@@ -19,9 +21,13 @@ Usage:
     (['one\\n', 'two\\n', 'three\\n'], ['four\\n'])
 """
 
+import json
+from collections.abc import Sequence
 from pathlib import Path
 
+import pandas as pd
 from datasets import Dataset, DatasetDict, load_dataset
+from datasets.exceptions import DatasetGenerationError
 
 from hf_scratch_gpt.data.arguments import DataArguments
 from scratch_tokenizer.text_files import require_utf8
@@ -76,26 +82,163 @@ def limit_samples(splits: DatasetDict, data_args: DataArguments) -> DatasetDict:
 
 
 def load_local_file(path: str | Path, split: str, expected_columns: tuple[str, ...] = ()) -> Dataset:
-    """Read one local data file as a `Dataset`, picking the reader from its extension."""
+    """Read one local data file as a `Dataset`, picking the reader from its extension.
+
+    The file's shape is checked first, so that a file of the wrong shape is never read as something else (a JSON
+    object as one row, a string as a dataset error): the error names the file, what it holds and what was expected.
+    A file with no records is an error.
+    """
     path = Path(path)
     flag = "--" + SPLIT_FILE_FLAGS.get(split, f"{split}_file")
     if not path.is_file():
         raise FileNotFoundError(f"{flag} {path} does not exist (or is not a file)")
     if path.stat().st_size == 0:
         raise ValueError(f"the {split} split of {path} is empty: {flag} must have at least one row")
-    require_utf8(path, flag)
     suffix = path.suffix.lower()
-    if suffix in TAB_SEPARATED_SUFFIXES:
-        return read_tab_separated(path, expected_columns)
-    if suffix not in FILE_BUILDERS:
+    if suffix not in FILE_BUILDERS and suffix not in TAB_SEPARATED_SUFFIXES:
         known = sorted([*FILE_BUILDERS, ".tsv"])
         raise ValueError(
             f"{flag} {path}: unknown file type {suffix!r}; use one of {known} (or no extension for TSV)"
         )
+    if suffix != ".parquet":  # a binary format: its reader checks its strings
+        require_utf8(path, flag)
+    if suffix in (".json", ".jsonl"):
+        check_json_records(path, flag)
+    empty = no_records_reason(path)
+    if empty:
+        raise ValueError(f"{flag} {path} holds no records ({empty}): expected at least one")
+    if suffix in TAB_SEPARATED_SUFFIXES:
+        dataset = read_tab_separated(path, expected_columns)
+        if len(dataset) == 0:
+            raise ValueError(f"{flag} {path} holds no records (a header line only): expected at least one")
+        return dataset
     builder = FILE_BUILDERS[suffix]
     # keep_linebreaks: pretraining text must concatenate back to the exact file, newlines included.
     extra = {"keep_linebreaks": True} if builder == "text" else {}
-    return load_dataset(builder, data_files={split: str(path)}, split=split, **extra)
+    try:
+        return load_dataset(builder, data_files={split: str(path)}, split=split, **extra)
+    except DatasetGenerationError as error:
+        raise ValueError(
+            f"{flag} {path} could not be read as {builder}: {error.__cause__ or error}"
+        ) from error
+
+
+def no_records_reason(path: Path) -> str | None:
+    """Why the (non-empty) file at `path` holds no records, or None when it holds some."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return None if len(pd.read_parquet(path, columns=[])) else "0 rows"
+    if suffix == ".txt":
+        return None  # every line is a row, blank ones too (pretraining text keeps its line breaks)
+    with path.open(encoding="utf-8") as handle:
+        lines = (line for line in handle if line.strip())
+        if next(lines, None) is None:
+            return "the file is blank"
+        if suffix == ".csv" and next(lines, None) is None:
+            return "a header line only" if pd.read_csv(path).empty else None
+    return None
+
+
+JSON_RECORDS = 'expected a list of records, [{"field": value, ...}, ...], or JSON Lines (one object per line)'
+
+
+def check_json_records(path: Path, flag: str = "--train_file") -> None:
+    """Raise unless `path` holds JSON records: a list of objects, or JSON Lines (one object per line; a `.jsonl`
+    file always, a `.json` file when its text is objects one after the other). The error names the file, what it
+    holds and what was expected; a blank file passes (no_records_reason says so).
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "data.json"
+    >>> _ = path.write_text('{"data": [{"text": "a"}, {"text": "b"}]}')
+    >>> check_json_records(path)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: --train_file .../data.json holds a JSON object with keys ['data'], not a list of records: the 2 ...
+    """
+    where = f"{flag} {path}"
+    if path.suffix.lower() == ".json":
+        text = path.read_text(encoding="utf-8")
+        if not text.strip():
+            return
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as error:
+            if error.msg != "Extra data" or not text.lstrip().startswith("{"):
+                raise ValueError(
+                    f"{where}: invalid JSON at line {error.lineno} column {error.colno}: {error.msg}; "
+                    f"{JSON_RECORDS}"
+                ) from None
+        else:
+            if not isinstance(value, list):
+                raise ValueError(
+                    f"{where} holds {describe_json(value)}, not a list of records: {wrapped_hint(value, path)}"
+                    f"{JSON_RECORDS}"
+                )
+            if not value:
+                raise ValueError(f"{where} holds no records (an empty list): expected at least one")
+            for index, record in enumerate(value):
+                if not isinstance(record, dict):
+                    raise ValueError(
+                        f"{where}: record {index} is {describe_json(record)}, not a JSON object; {JSON_RECORDS}"
+                    )
+            return
+    first = True
+    with path.open(encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            # a list on the first line: a .json file's contents under the .jsonl name
+            hint = (
+                "; it looks like a JSON list: name the file .json"
+                if first and line.lstrip()[:1] == "["
+                else ""
+            )
+            first = False
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(
+                    f"{where}, line {line_number} is not valid JSON (column {error.colno}: {error.msg}): expected "
+                    f"JSON Lines, one record ({{...}}) per line{hint}"
+                ) from None
+            if not isinstance(value, dict):
+                raise ValueError(
+                    f"{where}, line {line_number} holds {describe_json(value)}, not a JSON object: expected JSON "
+                    f"Lines, one record ({{...}}) per line{hint}"
+                )
+
+
+def describe_json(value) -> str:
+    """What a JSON value is, in words: "a string", "a JSON object with keys ['data']" ...
+
+    >>> describe_json("hi"), describe_json(True), describe_json(5), describe_json(None), describe_json([1])
+    ('a string', 'true / false', 'a number', 'null', 'a list')
+    """
+    if isinstance(value, dict):
+        keys = list(value)
+        return f"a JSON object with keys {keys[:10]}" + (
+            f" (and {len(keys) - 10} more)" if len(keys) > 10 else ""
+        )
+    if isinstance(value, bool):
+        return "true / false"
+    kinds = {str: "a string", int: "a number", float: "a number", list: "a list", type(None): "null"}
+    return kinds.get(type(value), type(value).__name__)
+
+
+def wrapped_hint(value, path: Path) -> str:
+    """How to turn a top-level JSON value that is not a list into a list of records (an empty string if unknown)."""
+    if not isinstance(value, dict):
+        return ""
+    lists = [key for key, item in value.items() if isinstance(item, list)]
+    if len(lists) == 1 and all(isinstance(item, dict) for item in value[lists[0]]):
+        key = lists[0]
+        return (
+            f"the {len(value[key])} records are the list under {key!r}: make that list the whole file (e.g. "
+            f"jq '.[{json.dumps(key)}]' {path} > records.json); "
+        )
+    if lists and len(lists) == len(value):
+        return "its keys hold lists (columns?): write one object per record instead; "
+    return "for a single record, put it in a list, [{...}]; "
 
 
 def read_tab_separated(path: Path, expected_columns: tuple[str, ...] = ()) -> Dataset:
@@ -143,7 +286,8 @@ def check_not_empty(datasets: DatasetDict, source: str) -> None:
 def require_columns(
     dataset: Dataset, columns: list[str], split: str, what: dict[str, str] | None = None
 ) -> None:
-    """Raise when `dataset` lacks any of `columns`, listing the columns it does have.
+    """Raise when `dataset` lacks any of `columns`, listing the columns it does have, or when a record has no
+    value (null: a JSON record without the field, an empty CSV cell) in one of them, naming the record.
 
     `what` maps a column to the flag that names it (e.g. {"text": "--text_column_name"}), for the hint.
     """
@@ -154,6 +298,59 @@ def require_columns(
             f"column(s) {missing} not found in the {split} split; the columns found are {dataset.column_names}. "
             f"Pass {' / '.join(dict.fromkeys(flags))} with one of them."
         )
+    table = dataset.with_format("arrow")
+    first_nulls = {}  # column -> its first null, found by Arrow without reading the values into Python
+    for name in columns:
+        values = table[name]
+        if values.null_count:
+            first_nulls[name] = values.is_null().index(True).as_py()
+    if first_nulls:
+        name = min(first_nulls, key=first_nulls.get)
+        flags = {column: f" ({(what or {})[column]})" if column in (what or {}) else "" for column in columns}
+        needs = " and ".join(f"{column!r}{flags[column]}" for column in columns)
+        raise record_error(
+            dataset, split, first_nulls[name], f"{name!r} is missing or null", f"every record needs {needs}"
+        )
+
+
+def check_text_fields(
+    dataset: Dataset, split: str, required: Sequence[str], optional: Sequence[str] = (), needs: str = ""
+) -> None:
+    """Raise on the first record whose `required` fields are not text (missing, null, a number, a list ...) or
+    whose `optional` fields are neither text nor null: the error names the split, the record's index, the field,
+    and `needs` (the fields the format needs). One pass over the columns, before anything is tokenized.
+
+    >>> check_text_fields(Dataset.from_list([{"q": "a", "a": "b"}, {"q": "c"}]), "train", ["q", "a"],
+    ...                   needs="records need text in 'q' and 'a'")
+    Traceback (most recent call last):
+    ...
+    ValueError: the train split, record 1: 'a' is missing or null; records need text in 'q' and 'a'. The record: {'q': 'c', 'a': None}
+    """
+    fields = [*required, *optional]
+    columns = [dataset[name][:] if name in dataset.column_names else [None] * len(dataset) for name in fields]
+    for index, values in enumerate(zip(*columns, strict=True)):
+        for name, value in zip(fields, values, strict=True):
+            if isinstance(value, str) or (value is None and name not in required):
+                continue
+            problem = (
+                "is missing or null"
+                if value is None
+                else f"is {describe_json(value)} ({value!r:.60}), not text"
+            )
+            raise record_error(dataset, split, index, f"{name!r} {problem}", needs)
+
+
+def record_error(dataset: Dataset, split: str, index: int, problem: str, needs: str) -> ValueError:
+    """The error for record `index` of `split`: what is wrong with it, what its format needs, and the record."""
+    record = repr(dataset[index])
+    record = record if len(record) <= 300 else record[:300] + " ..."
+    return ValueError(f"the {split} split, record {index}: {problem}; {needs}. The record: {record}")
+
+
+def quoted(names: Sequence[str]) -> str:
+    """`names` in a sentence: "'a'", "'a' and 'b'", "'a', 'b' and 'c'"."""
+    quoted_names = [repr(name) for name in names]
+    return " and ".join([", ".join(quoted_names[:-1]), quoted_names[-1]] if len(names) > 1 else quoted_names)
 
 
 def split_off(dataset: Dataset, percentage: float, shuffle: bool, seed: int = 42, name: str = "validation"):

@@ -1,4 +1,4 @@
-"""Stage 6b (preference data): records with a chosen and a rejected answer -> TRL's conversational preference format.
+"""Records with a chosen and a rejected answer -> TRL's conversational preference format.
 
 Two record formats:
 
@@ -30,11 +30,17 @@ import logging
 
 from datasets import Dataset
 
-from hf_scratch_gpt.data.instruct import alpaca_to_messages
+from hf_scratch_gpt.data.instruct import alpaca_to_messages, chat_problem
+from hf_scratch_gpt.data.loading import check_text_fields, quoted, record_error
 
 logger = logging.getLogger(__name__)
 
 PREFERENCE_COLUMNS = ("chosen", "rejected")
+ALPACA_PREFERENCE_NEEDS = f"Alpaca preference records need text in {quoted(('instruction', *PREFERENCE_COLUMNS))} ('input' is optional)"
+CONVERSATIONAL_NEEDS = (
+    "conversational preference records need 'prompt' (a list of {'role': ..., 'content': text} messages ending "
+    "with a user turn), 'chosen' and 'rejected' (each a list with one assistant message)"
+)
 MIN_PROMPT_SHARE = 0.5  # a prompt keeps at least this share of the context, even when an answer is longer
 
 
@@ -49,14 +55,20 @@ def to_preference_pairs(dataset: Dataset, split: str = "train", system_prompt: s
             f"columns found are {columns}"
         )
     if "prompt" in columns:
-        for index, record in enumerate(dataset.select_columns(["prompt", *PREFERENCE_COLUMNS])):
-            _check_conversational(record, split, index)
-        return dataset.select_columns(["prompt", *PREFERENCE_COLUMNS])
+        pairs = dataset.select_columns(["prompt", *PREFERENCE_COLUMNS])
+        for index, record in enumerate(pairs):
+            problem = _conversational_problem(record)
+            if problem:
+                raise record_error(pairs, split, index, problem, CONVERSATIONAL_NEEDS)
+        return pairs
     if "instruction" not in columns:
         raise ValueError(
             f"the {split} split has 'chosen' and 'rejected' but no prompt: give an 'instruction' column (Alpaca "
             f"records, optional 'input') or a 'prompt' message list (TRL's format); the columns found are {columns}"
         )
+    check_text_fields(
+        dataset, split, ("instruction", *PREFERENCE_COLUMNS), ("input",), ALPACA_PREFERENCE_NEEDS
+    )
 
     def convert(record: dict) -> dict:
         messages = alpaca_to_messages(
@@ -71,18 +83,22 @@ def to_preference_pairs(dataset: Dataset, split: str = "train", system_prompt: s
     return dataset.map(convert, remove_columns=columns, desc=f"formatting {split} preference pairs")
 
 
-def _check_conversational(record: dict, split: str, index: int) -> None:
-    prompt, chosen, rejected = record["prompt"], record["chosen"], record["rejected"]
-    if not isinstance(prompt, list) or not prompt or prompt[-1].get("role") != "user":
-        raise ValueError(
-            f"{split} record {index}: 'prompt' must be a list of messages ending with a user turn (TRL's "
-            f"conversational format), got {prompt!r}"
-        )
-    for name, answer in (("chosen", chosen), ("rejected", rejected)):
-        if not isinstance(answer, list) or [m.get("role") for m in answer] != ["assistant"]:
-            raise ValueError(
-                f"{split} record {index}: '{name}' must be a list with one assistant message, got {answer!r}"
-            )
+def _conversational_problem(record: dict) -> str | None:
+    """What is wrong with a record in TRL's conversational format, or None."""
+    expected = {
+        "prompt": "a list of messages ending with a user turn",
+        "chosen": "a list with one assistant message",
+        "rejected": "a list with one assistant message",
+    }
+    for name, what in expected.items():
+        messages = record[name]
+        problem = chat_problem(messages, name, what)
+        roles = None if problem else [message["role"] for message in messages]
+        if not problem and (roles[-1:] != ["user"] if name == "prompt" else roles != ["assistant"]):
+            problem = f"{name!r} must be {what}, got roles {roles}"
+        if problem:
+            return problem
+    return None
 
 
 def answer_text(messages: list[dict]) -> str:

@@ -1,4 +1,4 @@
-"""Stage 6 (classification evaluation): accuracy and F1, the confusion matrix, and the predictions file.
+"""Classification evaluation: accuracy and F1, the confusion matrix, and the predictions file.
 
 Accuracy and F1 come from the local `evaluate` modules in `metrics/` (F1 of the second class for two labels, as
 for spam; macro-averaged over classes otherwise). The confusion matrix counts rows by true label (row) and

@@ -1,4 +1,4 @@
-"""Stage 6 (evaluation of instruction finetunes): greedy responses, scored against references, optionally judged.
+"""Instruction finetunes evaluated: greedy responses, scored against references, optionally judged.
 
 - `generate_responses`: the model's answer to each conversation's last user turn (batched, left-padded, greedy
   unless told otherwise), with whether the EOS token ended it.

@@ -1,4 +1,4 @@
-"""Stage 6b (preference evaluation): how well a model ranks the chosen answer of a pair above the rejected one.
+"""Preference evaluation: how well a model ranks the chosen answer of a pair above the rejected one.
 
 DPO's implicit reward of an answer y to a prompt x is `beta * (log pi(y|x) - log ref(y|x))`: how much more likely
 the tuned policy makes the answer than the frozen reference model does, where log p(y|x) is the sum of the

@@ -1,4 +1,4 @@
-"""Stage 3a of the pipeline: the hyper-parameters of the GPT, as a transformers config.
+"""The hyper-parameters of the GPT, as a transformers config.
 
 The field names are GPT-2's (`n_embd`, `n_layer`, `n_head`, `n_positions`, ...), so a GPT-2 config maps onto this
 one field by field, and an `attribute_map` lets generic transformers code read the standard names

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
 
+from hf_scratch_gpt.model.checkpoint_files import check_checkpoint_files
 from hf_scratch_gpt.model.configuration_scratch_gpt import SUPPORTED_ACTIVATIONS, ScratchGPTConfig
 from hf_scratch_gpt.model.modeling_scratch_gpt import ScratchGPTForCausalLM
 
@@ -81,6 +82,8 @@ def from_gpt2(model_or_path: GPT2LMHeadModel | str | Path, **from_pretrained_kwa
     model_or_path: a transformers `GPT2LMHeadModel`, or a folder / hub id it loads from (extra keyword arguments
     go to `GPT2LMHeadModel.from_pretrained`). The result computes the same logits (to float rounding).
     """
+    if not isinstance(model_or_path, GPT2LMHeadModel):
+        check_checkpoint_files(model_or_path, tokenizer=False)  # GPT-2's loader names no damaged file
     gpt2 = (
         model_or_path
         if isinstance(model_or_path, GPT2LMHeadModel)
@@ -100,8 +103,10 @@ def from_gpt2(model_or_path: GPT2LMHeadModel | str | Path, **from_pretrained_kwa
 def load_causal_lm(name_or_path: str | Path, trust_remote_code: bool = False, **from_pretrained_kwargs):
     """Our checkpoint as it was saved, or a GPT-2 checkpoint converted to ScratchGPT: what finetuning starts from.
 
-    Extra keyword arguments (config overrides, `attn_implementation`) go to `from_pretrained`.
+    Extra keyword arguments (config overrides, `attn_implementation`) go to `from_pretrained`. A damaged weights
+    file is an error naming it, whatever the model type.
     """
+    check_checkpoint_files(name_or_path, tokenizer=False)
     config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
     if config.model_type == "gpt2":
         return from_gpt2(name_or_path, **from_pretrained_kwargs)
@@ -114,7 +119,10 @@ def to_gpt2(model: ScratchGPTForCausalLM | str | Path) -> GPT2LMHeadModel:
     """A transformers `GPT2LMHeadModel` with this model's weights (a model, or a folder it loads from)."""
     if not isinstance(model, ScratchGPTForCausalLM):
         model = ScratchGPTForCausalLM.from_pretrained(model)
-    config = GPT2Config(**{field: getattr(model.config, field) for field in SHARED_CONFIG_FIELDS})
+    fields = {field: getattr(model.config, field) for field in SHARED_CONFIG_FIELDS}
+    # transformers 5 no longer writes `n_ctx`, but tools that read GPT-2 folders without transformers (llama.cpp's
+    # GGUF converter) require it; GPT-2 has always kept it equal to n_positions.
+    config = GPT2Config(**fields, n_ctx=model.config.n_positions)
     gpt2 = GPT2LMHeadModel(config)
     state_dict = _transpose_conv1d(model.state_dict())
     gpt2.load_state_dict({name: state_dict[name] for name in gpt2.state_dict()}, strict=True)

@@ -1,4 +1,4 @@
-"""Stages 2 and 3 of the pipeline: attention and the GPT itself, written from scratch, as a transformers model.
+"""Attention and the GPT itself, written from scratch, as a transformers model.
 
 The file reads top to bottom, the way the model is built:
 
@@ -39,13 +39,14 @@ Usage:
     torch.Size([1, 8])
 """
 
+import json
 import math
 from functools import partial
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from torch import nn
 from transformers import GenerationMixin, PreTrainedConfig, PreTrainedModel
 from transformers import initialization as init
@@ -267,9 +268,13 @@ class ScratchGPTPreTrainedModel(PreTrainedModel):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
-        """transformers' loader, with a clearer error when the checkpoint's shapes do not fit the config."""
+        """transformers' loader, with clearer errors for a damaged weights file and for shapes that do not fit."""
         try:
             return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        except SafetensorError:  # "incomplete metadata, file not fully covered", but not which file
+            for file in sorted(Path(str(pretrained_model_name_or_path)).glob("*.safetensors")):
+                check_safetensors_file(file)  # raises ValueError naming the damaged file
+            raise
         except RuntimeError as error:
             if "ignore_mismatched_sizes" not in str(error):
                 raise
@@ -546,6 +551,35 @@ def check_attention_mask(attention_mask: torch.Tensor | None, B: int, T: int, ha
             f"attention_mask has shape {tuple(attention_mask.shape)} but must be (batch, cached + new tokens) = "
             f"{expected}: one 1/0 entry per token, 0 for padding."
         )
+
+
+MAX_SAFETENSORS_HEADER = 100_000_000  # bytes: the safetensors library refuses longer headers
+
+
+def check_safetensors_file(path: Path) -> None:
+    """Raise ValueError naming `path` when it is not a whole safetensors file (cut short, or not safetensors).
+
+    The layout: 8 bytes giving the header's length N, N bytes of JSON mapping each tensor to its [start, end)
+    byte range in the data, then the data, which ends exactly where the last range does.
+    """
+    size = path.stat().st_size
+    fix = "copy it again from where it was saved, or save the model again; with no whole copy, train it again"
+    with path.open("rb") as file:
+        header_length = int.from_bytes(file.read(8), "little")
+        header = file.read(header_length) if 8 + header_length <= size else None
+    if header is None and size >= 8 and header_length <= MAX_SAFETENSORS_HEADER:
+        raise ValueError(
+            f"{path} is damaged (truncated): its header alone needs {8 + header_length:,} bytes, found {size:,}; "
+            f"{fix}"
+        )
+    try:
+        tensors = [entry for name, entry in json.loads(header).items() if name != "__metadata__"]
+        expected = 8 + header_length + max((entry["data_offsets"][1] for entry in tensors), default=0)
+    except (ValueError, AttributeError, TypeError, KeyError, IndexError):  # not JSON, or not this layout
+        raise ValueError(f"{path} is damaged: it does not start with a safetensors header; {fix}") from None
+    if size != expected:
+        how = "truncated" if size < expected else "extra bytes at the end"
+        raise ValueError(f"{path} is damaged ({how}): expected {expected:,} bytes, found {size:,}; {fix}")
 
 
 def _shape_mismatch_message(cls: type, path, kwargs: dict) -> str:

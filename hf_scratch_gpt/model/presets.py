@@ -1,4 +1,4 @@
-"""Stage 5 (model set-up): named model sizes, and `--config_overrides` strings, for models built from scratch.
+"""Named model sizes, and `--config_overrides` strings, for models built from scratch.
 
 The GPT-2 presets have the shapes of OpenAI's four checkpoints (and GPT-2's dropout of 0.1). The small ones are
 sized for CPU training and have no dropout, because short CPU runs underfit rather than overfit (add

@@ -13,6 +13,8 @@ reporting.py          the model card and the loss plot
 
 def __getattr__(name: str):
     """The flat layout's module `training` is `hf_scratch_gpt.training.trainer` now: old imports of its names still work."""
-    from hf_scratch_gpt import moved_attribute
+    from hf_scratch_gpt._moved import moved_attribute
 
-    return moved_attribute(__name__, "hf_scratch_gpt.training.trainer", name)
+    value = moved_attribute(__name__, "hf_scratch_gpt.training.trainer", name)
+    globals()[name] = value  # warned once; later lookups find it here
+    return value

@@ -18,14 +18,17 @@ import argparse
 import dataclasses
 import json
 import sys
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
-from transformers import GenerationConfig, HfArgumentParser
+from transformers import GenerationConfig, HfArgumentParser, TrainingArguments
 
+from hf_scratch_gpt.data.arguments import check_range
 from hf_scratch_gpt.model.presets import parse_config_overrides
 from hf_scratch_gpt.training.defaults import BASE_CHOSEN
 
@@ -138,6 +141,17 @@ class LoraArguments:
         },
     )
 
+    def __post_init__(self):
+        check_range("--lora_r", self.lora_r, at_least=1, why="the rank: 0 gives adapters no weights")
+        check_range(
+            "--lora_alpha", self.lora_alpha, above=0,
+            why="the adapters' output is scaled by alpha / r: 0 would silence them, so they would train nothing",
+        )  # fmt: skip
+        check_range(
+            "--lora_dropout", self.lora_dropout, at_least=0, below=1,
+            why="a probability: 1 would drop every input of the adapters",
+        )  # fmt: skip
+
 
 @dataclass
 class RunArguments:
@@ -145,7 +159,10 @@ class RunArguments:
 
     overwrite_output_dir: bool = field(
         default=False,
-        metadata={"help": "Replace a previous run in --output_dir (its checkpoints are deleted)."},
+        metadata={
+            "help": "Replace the run in --output_dir: the folder is emptied first (never when what this run reads "
+            "lies inside it, and never a folder that is not one of our runs)."
+        },
     )
     max_train_seconds: float | None = field(
         default=None,
@@ -154,8 +171,16 @@ class RunArguments:
             "then runs on elapsed time instead of steps, so it ends decayed (0 or unset: no time limit)."
         },
     )
-    # The command that made these arguments (script and argv), for the model card; set by parse_recipe_args.
+    # Set by parse_recipe_args, for the model card: the command (script and argv) that made these arguments, and
+    # why the defaults chosen from the base are what they are (finetuning recipes).
     command: list[str] | None = field(default=None, init=False)
+    defaults_reason: str | None = field(default=None, init=False)
+
+    def __post_init__(self):
+        check_range(
+            "--max_train_seconds", self.max_train_seconds, at_least=0, optional=True,
+            why="0 or unset: no time limit",
+        )  # fmt: skip
 
 
 @dataclass
@@ -194,12 +219,11 @@ class ResponseArguments:
     )
 
     def __post_init__(self):
-        if not self.repetition_penalty > 0:  # also refuses NaN
-            raise ValueError(f"--repetition_penalty must be > 0 (1.0 is off), got {self.repetition_penalty}")
-        if self.no_repeat_ngram_size < 0:
-            raise ValueError(
-                f"--no_repeat_ngram_size must be >= 0 (0 is off), got {self.no_repeat_ngram_size}"
-            )
+        check_range("--max_new_tokens", self.max_new_tokens, at_least=1)
+        check_range("--num_generate", self.num_generate, at_least=0, optional=True, why="0: answer none")
+        check_range("--generation_batch_size", self.generation_batch_size, at_least=1)
+        check_range("--no_repeat_ngram_size", self.no_repeat_ngram_size, at_least=0, why="0 is off")
+        check_range("--repetition_penalty", self.repetition_penalty, above=0, why="1.0 is off")
 
     def generation_settings(self) -> dict[str, Any]:
         """The decoding settings of the answers, as `generate()` keyword arguments."""
@@ -228,6 +252,87 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 
 CONFIG_FILE_SUFFIXES = (".json", ".yaml", ".yml")
 
+# The valid range of every numeric TrainingArguments / DPOConfig flag the recipes expose, as check_range's keywords.
+# Our own dataclasses check theirs in __post_init__; these classes are not ours, so parse_recipe_args checks their
+# final values here, before building them: TrainingArguments' __post_init__ would rewrite some first (an
+# --eval_steps of 0 becomes --logging_steps) and refuse others without naming the flag. Not checked:
+# pad_to_multiple_of (DPOConfig: "auto", "none" or a number, as text, converted by TRL; padding changes the batch
+# shape, never what is trained).
+FRACTION = "below 1: that fraction of the training steps"
+TRAINER_RANGES: dict[str, dict[str, Any]] = {
+    # batches and steps
+    "per_device_train_batch_size": {"at_least": 1},
+    "per_device_eval_batch_size": {"at_least": 1},
+    "gradient_accumulation_steps": {"at_least": 1},
+    "eval_accumulation_steps": {"at_least": 1, "optional": True},
+    "num_train_epochs": {"above": 0},
+    "max_steps": {"at_least": 1, "special": {-1: "train for --num_train_epochs"}},  # Trainer took 0 for -1
+    "warmup_steps": {"at_least": 0, "why": FRACTION},
+    "logging_steps": {"above": 0, "why": FRACTION},
+    "eval_steps": {"above": 0, "optional": True, "why": f"{FRACTION}; unset: --logging_steps"},
+    "eval_delay": {"at_least": 0},
+    "save_steps": {"above": 0, "why": FRACTION},
+    "save_total_limit": {"at_least": 1, "optional": True, "why": "unset: keep every checkpoint"},
+    "torch_empty_cache_steps": {"at_least": 1, "optional": True},
+    # the optimizer and the loss
+    "learning_rate": {"above": 0},
+    "weight_decay": {"at_least": 0, "why": "a negative decay grows the weights"},
+    "adam_beta1": {"at_least": 0, "below": 1},
+    "adam_beta2": {"at_least": 0, "below": 1},
+    "adam_epsilon": {"above": 0, "why": "it keeps the update finite where a gradient's second moment is 0"},
+    "max_grad_norm": {"at_least": 0, "why": "0: no clipping"},
+    "label_smoothing_factor": {"at_least": 0, "below": 1, "why": "1 would make every target uniform"},
+    "neftune_noise_alpha": {"above": 0, "optional": True, "why": "unset: no NEFTune noise"},
+    # seeds and processes
+    "seed": {"at_least": 0, "at_most": 2**32 - 1, "why": "numpy's seed range"},
+    "data_seed": {"at_least": 0, "at_most": 2**32 - 1, "optional": True, "why": "unset: --seed"},
+    "dataloader_num_workers": {"at_least": 0, "why": "0: load batches in the main process"},
+    "dataloader_prefetch_factor": {"at_least": 1, "optional": True},
+    "ddp_bucket_cap_mb": {"at_least": 1, "optional": True},
+    "ddp_timeout": {"at_least": 1, "why": "seconds"},
+    "local_rank": {"at_least": -1, "why": "-1: not distributed; set by the launcher"},
+    # DPO (DPOConfig)
+    "beta": {
+        "above": 0,
+        "why": "DPO's reward is beta times the log-probability ratio to the reference: a negative beta trains "
+        "towards the rejected answers, 0 makes the loss a constant",
+    },
+    "label_smoothing": {"at_least": 0, "below": 0.5, "why": "the share of labels taken as flipped"},
+    "max_length": {"at_least": 1, "optional": True, "why": "unset: the model's context"},  # + room for a pair
+    "dataset_num_proc": {"at_least": 0, "optional": True, "why": "0 or unset: the main process"},
+    "precompute_ref_batch_size": {"at_least": 1, "optional": True},
+    "loss_weights": {"at_least": 0, "optional": True, "why": "a negative weight trains that loss backwards"},
+    "ld_alpha": {"at_least": 0, "at_most": 1, "optional": True},
+    "f_alpha_divergence_coef": {},  # any finite alpha: TRL takes 1 as the reverse-KL limit
+    "discopop_tau": {"above": 0, "why": "a temperature"},
+    "ref_model_mixup_alpha": {"at_least": 0, "at_most": 1, "why": "a mixing weight"},
+    "ref_model_sync_steps": {"at_least": 1},
+    "router_aux_loss_coef": {"at_least": 0, "optional": True, "why": "0: off; unset: the model config's"},
+}
+
+
+def check_trainer_ranges(values: dict[str, Any], dataclass_types: tuple[type, ...]) -> None:
+    """Check the TrainingArguments / DPOConfig values in `values` against TRAINER_RANGES."""
+    trainer_names = {
+        item.name
+        for dataclass_type in dataclass_types
+        if issubclass(dataclass_type, TrainingArguments)
+        for item in dataclasses.fields(dataclass_type)
+    }
+    for name, valid in TRAINER_RANGES.items():
+        if name in trainer_names:
+            check_range(f"--{name}", values.get(name), **valid)
+
+
+def check_held_out_share(values: dict[str, Any]) -> None:
+    """The validation and test percentages (each already in range) must leave rows to train on."""
+    validation, test = values.get("validation_split_percentage"), values.get("test_split_percentage")
+    if validation is not None and test is not None and validation + test >= 100:
+        raise ValueError(
+            f"--validation_split_percentage {validation} + --test_split_percentage {test} must be < 100: "
+            "they are cut from the training rows and would leave none to train on; lower one of them"
+        )
+
 
 def parse_recipe_args(
     dataclass_types: tuple[type, ...],
@@ -247,8 +352,9 @@ def parse_recipe_args(
        (True where the hardware computes bfloat16 natively);
     5. the dataclasses' own defaults.
 
-    The dataclasses are built once from the final values, so `TrainingArguments` validates what the run uses.
-    `script` (e.g. "recipes/pretrain.py") and the arguments are recorded as `RunArguments.command`.
+    The dataclasses are built once from the final values, so `TrainingArguments` validates what the run uses. Every
+    numeric value is range-checked first (TRAINER_RANGES; our dataclasses in their `__post_init__`), and the
+    validation and test percentages together after. `script` (e.g. "recipes/pretrain.py") and the arguments are recorded as `RunArguments.command`.
     """
     argv = sys.argv[1:] if args is None else list(args)
     argv, config_values = take_config_file(argv)
@@ -269,18 +375,21 @@ def parse_recipe_args(
     )
     values = vars(parser.parse_args(argv))
     values.pop("config")
-    if defaults_from_base:
-        fill_from_base(values, defaults_from_base)
     unknown = sorted(set(values) - names)
     if unknown:  # only a config file can bring names the parser does not know
         raise ValueError(f"--config: unknown argument names {unknown}; check them against --help")
+    wrap_single_values(values, dataclass_types)
+    chosen = fill_from_base(values, defaults_from_base) if defaults_from_base else None
+    check_trainer_ranges(values, dataclass_types)
     parsed = parser.parse_dict(values)  # builds each dataclass: TrainingArguments validates the final values
+    check_held_out_share(values)
     for arguments in parsed:
         if isinstance(arguments, RunArguments):
             arguments.command = [
                 script or Path(sys.argv[0]).as_posix(),
                 *(sys.argv[1:] if args is None else args),
             ]
+            arguments.defaults_reason = chosen.reason if chosen else None
     return parsed
 
 
@@ -288,19 +397,18 @@ def take_config_file(argv: list[str]) -> tuple[list[str], dict[str, Any]]:
     """`argv` without `--config FILE`, and the file's values (read once). A lone FILE argument counts too."""
     argv = list(argv)
     path = None
-    if len(argv) == 1 and argv[0].endswith(CONFIG_FILE_SUFFIXES):
+    if len(argv) == 1 and not argv[0].startswith("-") and argv[0].endswith(CONFIG_FILE_SUFFIXES):
         path = argv.pop()
     for index, arg in enumerate(argv):
-        if arg == "--config":
-            if index + 1 == len(argv):
+        if arg == "--config" or arg.startswith("--config="):
+            if path is not None:
+                raise ValueError(
+                    "--config is given twice: merge the files into one, or give the rest as flags"
+                )
+            if arg == "--config" and index + 1 == len(argv):
                 raise ValueError("--config needs a FILE (.json or .yaml)")
-            path = argv[index + 1]
-            del argv[index : index + 2]
-            break
-        if arg.startswith("--config="):
-            path = arg.partition("=")[2]
-            del argv[index]
-            break
+            path = arg.partition("=")[2] if "=" in arg else argv[index + 1]
+    argv = [arg for index, arg in enumerate(argv) if not is_config_flag(argv, index)]
     if path is None:
         return argv, {}
     path = Path(path)
@@ -320,8 +428,27 @@ def take_config_file(argv: list[str]) -> tuple[list[str], dict[str, Any]]:
     return argv, values
 
 
-def fill_from_base(values: dict[str, Any], task: str) -> None:
-    """Set the arguments in BASE_CHOSEN that neither a flag nor the config file gave, from the base model."""
+def is_config_flag(argv: list[str], index: int) -> bool:
+    """True for `--config`, its FILE, or `--config=FILE` at `argv[index]`."""
+    arg = argv[index]
+    return arg == "--config" or arg.startswith("--config=") or (index > 0 and argv[index - 1] == "--config")
+
+
+def wrap_single_values(values: dict[str, Any], dataclass_types: tuple[type, ...]) -> None:
+    """A config file's single value for a list flag (`lora_target_modules: c_attn`) as a one-item list, as the
+    flag `--lora_target_modules c_attn` gives it."""
+    for dataclass_type in dataclass_types:
+        for item in dataclasses.fields(dataclass_type):
+            kinds = typing.get_args(item.type) if isinstance(item.type, types.UnionType) else (item.type,)
+            takes_list = all(typing.get_origin(kind) is list or kind is type(None) for kind in kinds)
+            value = values.get(item.name)
+            if takes_list and value is not None and not isinstance(value, list):
+                values[item.name] = [value]
+
+
+def fill_from_base(values: dict[str, Any], task: str):
+    """Set the arguments in BASE_CHOSEN that neither a flag nor the config file gave, from the base model; return
+    the FinetuneDefaults (with why they were chosen)."""
     from transformers import AutoConfig
 
     from hf_scratch_gpt.training.defaults import finetune_defaults
@@ -331,14 +458,19 @@ def fill_from_base(values: dict[str, Any], task: str) -> None:
         raise ValueError(
             "--model_name_or_path is required: the pretrained checkpoint to finetune (e.g. outputs/pretrain)"
         )
-    check_model_location(
-        base
-    )  # a missing folder says so, instead of transformers' "cannot connect to the Hub"
-    config = AutoConfig.from_pretrained(base, trust_remote_code=values.get("trust_remote_code", False))
-    chosen = finetune_defaults(task, config, base, use_peft=bool(values.get("use_peft"))).as_dict()
+    # A missing folder says so, instead of transformers' "cannot connect to the Hub".
+    check_model_location(base)
+    config = AutoConfig.from_pretrained(
+        base,
+        trust_remote_code=values.get("trust_remote_code", False),
+        **parse_config_overrides(values.get("config_overrides")),
+    )
+    defaults = finetune_defaults(task, config, base, use_peft=bool(values.get("use_peft")))
+    chosen = defaults.as_dict()
     for name in BASE_CHOSEN:
         if values.get(name) is None and name in chosen:
             values[name] = chosen[name]
+    return defaults
 
 
 def bf16_is_fast() -> bool:
@@ -347,3 +479,15 @@ def bf16_is_fast() -> bool:
     if torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
     return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def length_within_context(flag: str, value: int | None, context: int, fix: str = "") -> int:
+    """A length flag's value (`--block_size`, `--max_seq_length`, `--max_length`), the model's context when not
+    given; a length above the context is refused (the position embeddings stop there)."""
+    if value is None:
+        return context
+    if value > context:
+        raise ValueError(
+            f"{flag} {value} is above the model's context (n_positions {context}); lower {flag}{fix}"
+        )
+    return value

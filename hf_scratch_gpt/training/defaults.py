@@ -1,10 +1,10 @@
-"""Stage 6 (finetuning set-up): learning rate, epochs, warmup, schedule and batch size chosen from the base model.
+"""Learning rate, epochs, warmup, schedule and batch size chosen from the base model.
 
 The book's finetuning settings (learning rate 5e-5, a couple of epochs) suit a 124M GPT-2 pretrained on
 billions of tokens. This project's own bases have 1-14M parameters and were pretrained for minutes: with the
-book's settings they barely move (measured: every held-out answer of an instruction finetune the same string,
-response loss 4.6 and no answer right on a simple task set), while a learning rate of 1e-3 for 10 epochs gets 93%
-exactly right in two minutes. So the defaults depend on the base:
+book's settings they barely move (every held-out answer of an instruction finetune becomes the same string, and
+none is right), while a learning rate near their pretraining one for 10 epochs answers most held-out tasks right
+within minutes (benchmarks/RESULTS.md). So the defaults depend on the base:
 
 | base | how it is recognised | instruct | classify |
 |---|---|---|---|
@@ -50,8 +50,8 @@ BASE_CHOSEN = (*FIELDS, "beta")
 
 # ---------------------------------------------------------------- instruction finetuning
 INSTRUCT_DEFAULTS = {
-    # Project-sized bases: on the 1.2M main-job base, lr 1e-3 for 10 epochs answers 93% of the built-in tasks
-    # exactly, where the book's settings answer none right.
+    # Project-sized bases: a high learning rate for 10 epochs; the book's settings leave them answering nothing
+    # right (benchmarks/RESULTS.md).
     "small": {
         "learning_rate": 1e-3,
         "num_train_epochs": 10,
@@ -96,9 +96,8 @@ CLASSIFY_DEFAULTS = {
 
 # ---------------------------------------------------------------- preference tuning (DPO)
 PREFERENCE_DEFAULTS = {
-    # Project-sized bases: measured by benchmarks/dpo_preference.py from the 1.2M main-job shape, instruction-
-    # finetuned on the book's data: beta 0.3, lr 1e-4, 2 epochs -> 0.81 held-out preference accuracy (full DPO),
-    # lr 1e-3 with LoRA r 16 -> 0.80 (see PREFERENCE_LORA_LR_FACTOR).
+    # Project-sized bases: the values benchmarks/dpo_preference.py chose on the main job's shape, instruction-
+    # finetuned on the book's data (its figures: benchmarks/RESULTS.md); LoRA: see PREFERENCE_LORA_LR_FACTOR.
     "small": {
         "learning_rate": 1e-4,
         "num_train_epochs": 2,

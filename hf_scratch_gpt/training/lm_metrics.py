@@ -1,4 +1,4 @@
-"""Stage 5 (pretraining metrics): perplexity, nats per character and bits per byte from the validation loss.
+"""Perplexity, nats per character and bits per byte from the validation loss.
 
 Loss per token depends on the tokenizer (a bigger vocabulary packs more text into each token), so runs with
 different tokenizers compare on the text instead: the *total* validation loss (mean loss per predicted token

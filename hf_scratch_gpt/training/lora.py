@@ -1,4 +1,4 @@
-"""Stage 6/7 (parameter-efficient finetuning): LoRA adapters through peft, from the recipes' common flags.
+"""LoRA adapters through peft, from the recipes' common flags.
 
 LoRA freezes the pretrained weights W and learns a low-rank update B @ A (rank `--lora_r`, scaled by
 `--lora_alpha / --lora_r`) beside each targeted Linear. Our model uses GPT-2's module names, so the targets are

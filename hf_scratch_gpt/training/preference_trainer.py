@@ -1,4 +1,4 @@
-"""Stage 6b (preference tuning): TRL's `DPOTrainer` with the recipes' additions and left-truncated prompts.
+"""TRL's `DPOTrainer` with the recipes' additions and left-truncated prompts.
 
 `PreferenceTrainer` is hf_scratch_gpt's RecipeTrainer (hf_scratch_gpt.training.trainer) combined with TRL's
 DPOTrainer. RecipeTrainer comes first in Python's method order, so its additions hold whatever TRL overrides: the
@@ -34,6 +34,7 @@ from datasets import Dataset, IterableDataset
 from trl import DPOTrainer, extract_prompt
 
 from hf_scratch_gpt.data.preference import prompt_budget
+from hf_scratch_gpt.training.arguments import length_within_context
 from hf_scratch_gpt.training.trainer import RecipeTrainer
 
 logger = logging.getLogger(__name__)
@@ -63,9 +64,8 @@ class PreferenceTrainer(RecipeTrainer, DPOTrainer):
     ):
         max_length = getattr(args, "max_length", None)
         if max_length is not None and processing_class is not None and train_dataset is not None:
-            with args.main_process_first(
-                desc="fitting pairs into max_length"
-            ):  # one writer of the datasets cache
+            # On the main process first: one writer of the datasets cache.
+            with args.main_process_first(desc="fitting pairs into max_length"):
                 train_dataset = fit_pairs(train_dataset, processing_class, max_length, "train")
                 eval_dataset = fit_pairs(eval_dataset, processing_class, max_length, "eval")
         # RecipeTrainer.__init__ -> DPOTrainer.__init__ (tokenizes the pairs) -> Trainer.__init__; then the budget.
@@ -251,3 +251,35 @@ def fit_pairs(dataset, tokenizer, max_length: int, split: str):
             max_length,
         )
     return fitted.remove_columns(FITTED)
+
+
+# ---------------------------------------------------------------- the shortest max_length that holds a pair
+
+
+def shortest_pair_length(tokenizer) -> int:
+    """The tokens of the shortest preference pair: a one-token prompt and a one-token answer in the chat template,
+    counted as the template's own tokens around empty ones (turn headers, separators, the answer's EOS) plus two."""
+    empty = [{"role": "user", "content": ""}, {"role": "assistant", "content": ""}]
+    return len(token_ids(tokenizer, empty)) + 2
+
+
+def check_max_length(max_length: int | None, tokenizer, context: int) -> None:
+    """Refuse a `--max_length` (None: the model's `context`) above the context, or too short for the shortest pair.
+
+    Below `shortest_pair_length` the chat template alone nearly fills max_length: prompts are cut to their bare turn
+    headers, TRL drops the pairs whose prompt still fills it and cuts the answers of the rest, down to nothing at
+    `--max_length 1` ("cannot reshape tensor of 0 elements" after the whole set-up).
+    """
+    length = length_within_context("--max_length", max_length, context)
+    shortest = shortest_pair_length(tokenizer)
+    if length < shortest:
+        given = length if max_length is not None else f"{length}, the model's context (n_positions {context})"
+        if context >= shortest:
+            fix = f"raise --max_length (at most the model's context, {context})"
+        else:
+            fix = f"the model's context is too short too: start from a model with n_positions >= {shortest}"
+        raise ValueError(
+            f"--max_length must be >= {shortest}, got {given}: the chat template's turn headers, separators and EOS "
+            f"take {shortest - 2} tokens with this tokenizer, so {shortest} is the shortest pair, one prompt token "
+            f"and one answer token; {fix}"
+        )

@@ -1,4 +1,4 @@
-"""Stage 5-7 (after training): the model card with Hub metadata and the plot of training and validation loss.
+"""The model card with Hub metadata and the plot of training and validation loss.
 
 The model card is the README.md of the output folder: YAML front matter the Hub reads (`library_name`,
 `pipeline_tag`, `base_model`, `datasets`, `metrics` and a `model-index` with the measured values), then what

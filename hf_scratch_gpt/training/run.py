@@ -10,6 +10,9 @@ A run folder is one run of one command. `start_run` checks it before anything is
   `trainer_state.json` was written, so a run killed while saving resumes from the one before); a PATH names one.
   Either way the checkpoint must have been written by the same recipe: another recipe's is refused, with what it
   is. Resuming into a folder that holds another run is refused too.
+- **Start only from whole files.** The weights and tokenizer files of every folder the run reads (start model,
+  tokenizer, judge, the checkpoint to resume) are checked first (`check_checkpoint_files`): a damaged one is an
+  error naming it, before anything is loaded or written.
 - **Never delete what the run starts from.** `--overwrite_output_dir` is refused while the start model, tokenizer,
   a data file or the checkpoint to resume lies inside the folder it would clear.
 - **An overwritten folder keeps nothing of the old run.** It is emptied (only a folder that holds a run: a
@@ -37,6 +40,7 @@ from accelerate import PartialState
 from transformers import TrainerCallback, set_seed
 from transformers.trainer_callback import ExportableState
 
+from hf_scratch_gpt.model.checkpoint_files import check_checkpoint_files
 from hf_scratch_gpt.training.reporting import (
     LOSS_PLOT,
     CardInfo,
@@ -59,8 +63,12 @@ SAVED_MODEL_FILES = (
     "adapter_config.json",
     "adapter_model*",
 )
-# Files that mark a folder as a run (of any version of this project), so that overwriting it is allowed.
-RUN_MARKERS = (RUN_RECORD, TRAINER_STATE, "all_results.json", *SAVED_MODEL_FILES)
+# Files only our runs write (this version's record; a finished run's results; a Trainer's state): a folder with one
+# of them may be emptied by --overwrite_output_dir. A model folder alone (config.json + weights, e.g. a clone of a
+# Hub repo) is not enough: it may be someone's work that no command of ours created.
+RUN_MARKERS = (RUN_RECORD, TRAINER_STATE, "all_results.json")
+# Never deleted, whatever else the folder holds: a version-control checkout is not a run folder.
+NEVER_DELETED = (".git", ".hg", ".svn")
 RESUME_LATEST = {"last", "latest", "true", "yes", "1"}
 
 
@@ -86,11 +94,10 @@ def read_record(folder: Path) -> dict | None:
 
 
 def holds_a_run(folder: Path) -> bool:
-    """True when `folder` holds a run: a record, a model, a trainer state, results or checkpoints."""
-    if not folder.is_dir():
+    """True when `folder` holds one of our runs (a record, results, a trainer state, or a complete checkpoint)."""
+    if not folder.is_dir() or any((folder / name).exists() for name in NEVER_DELETED):
         return False
-    has_checkpoints = any(CHECKPOINT_PATTERN.match(path.name) for path in folder.iterdir())
-    return has_checkpoints or any(any(folder.glob(pattern)) for pattern in RUN_MARKERS)
+    return bool(checkpoints(folder)) or any((folder / name).is_file() for name in RUN_MARKERS)
 
 
 def is_inside(path: str | Path, folder: Path) -> bool:
@@ -122,17 +129,27 @@ class Run:
         """A Trainer callback that records this run in every checkpoint it saves."""
         return RunRecord(self.recipe, self.command)
 
-    def save_model(self, model, tokenizer) -> None:
+    def save_model(self, model, tokenizer, trainer=None) -> None:
         """Save the finished model (full, merged or adapter) and tokenizer, replacing model files already there
         (adapter files the Trainer copies into the folder when `--push_to_hub` pushes LoRA checkpoints: left
-        behind, an adapter_config.json next to a full model makes `from_pretrained` apply it on top)."""
-        if not PartialState().is_main_process:
+        behind, an adapter_config.json next to a full model makes `from_pretrained` apply it on top).
+
+        The trained model itself (`model is trainer.model`) is saved through `trainer.save_model` on every process,
+        so that sharded training (FSDP) gathers its weights; a merged model or an adapter is saved by the main one.
+        """
+        state = PartialState()
+        if state.is_main_process:
+            clear_saved_model(self.output_dir)
+        state.wait_for_everyone()
+        if trainer is not None and model is trainer.model:
+            # RecipeTrainer saves with the KV cache on, and the tokenizer with the model.
+            trainer.save_model(str(self.output_dir))
             return
-        clear_saved_model(self.output_dir)
-        if getattr(model, "config", None) is not None:
-            model.config.use_cache = True  # the Trainer turns the KV cache off for training
-        model.save_pretrained(self.output_dir)
-        tokenizer.save_pretrained(self.output_dir)
+        if state.is_main_process:
+            if getattr(model, "config", None) is not None:
+                model.config.use_cache = True  # the Trainer turns the KV cache off for training
+            model.save_pretrained(self.output_dir)
+            tokenizer.save_pretrained(self.output_dir)
 
     def finish(self, trainer, metrics: dict, card: CardInfo, plot_title: str) -> None:
         """Metrics, trainer state, model card and loss plot into the folder; push when asked; end the processes."""
@@ -210,10 +227,25 @@ def prepare_run_folder(
     command = command or [Path(sys.argv[0]).as_posix(), *sys.argv[1:]]
     state = PartialState()
     resume = None
-    if resume_from_checkpoint is not None:
-        resume = _checkpoint_to_resume(recipe, output_dir, resume_from_checkpoint)
+    if resume_from_checkpoint in (None, False, ""):  # a YAML `false` means no resume too
+        # What the run reads, as given, plus every command-line argument that names an existing path (a
+        # --config file, a local --dataset_name folder): none of it may lie in a folder an overwrite empties.
+        named = [arg.partition("=")[2] or arg for arg in command[1:]]
+        paths = [
+            *inputs,
+            *(arg for arg in named if Path(arg).exists() and Path(arg).resolve() != output_dir.resolve()),
+        ]
+        _check_new_run(recipe, output_dir, overwrite, [path for path in paths if path])
+    elif overwrite:
+        raise ValueError(
+            "--overwrite_output_dir and --resume_from_checkpoint contradict each other (replace the run, or "
+            "continue it): pass only one"
+        )
     else:
-        _check_new_run(recipe, output_dir, overwrite, [p for p in inputs if p])
+        resume = _checkpoint_to_resume(recipe, output_dir, resume_from_checkpoint)
+    for path in (*inputs, resume):
+        if path:
+            check_checkpoint_files(path)  # a damaged weights or tokenizer file: an error naming it
     run = Run(recipe=recipe, output_dir=output_dir, resume=resume, command=command)
     state.wait_for_everyone()  # every process has checked before the main one changes anything
     if state.is_main_process:
@@ -228,7 +260,7 @@ def prepare_run_folder(
 
 def _check_new_run(recipe: str, output_dir: Path, overwrite: bool, inputs: list) -> None:
     existing = sorted(path.name for path in output_dir.iterdir()) if output_dir.is_dir() else []
-    if not existing:
+    if existing in ([], [RUN_RECORD]):  # empty, or a run that stopped before it wrote anything but its record
         return
     shown = ", ".join(existing[:6]) + (", ..." if len(existing) > 6 else "")
     if not holds_a_run(output_dir):
@@ -250,7 +282,7 @@ def _check_new_run(recipe: str, output_dir: Path, overwrite: bool, inputs: list)
 
 
 def _checkpoint_to_resume(recipe: str, output_dir: Path, resume_from_checkpoint: str) -> str:
-    if resume_from_checkpoint.lower() in RESUME_LATEST:
+    if str(resume_from_checkpoint).lower() in RESUME_LATEST:  # a YAML `true` arrives as a bool
         found = checkpoints(output_dir)
         if not found:
             raise ValueError(
@@ -259,7 +291,7 @@ def _checkpoint_to_resume(recipe: str, output_dir: Path, resume_from_checkpoint:
             )
         checkpoint = found[-1]
     else:
-        checkpoint = Path(resume_from_checkpoint)
+        checkpoint = Path(str(resume_from_checkpoint))
         if not (checkpoint / TRAINER_STATE).is_file():
             raise ValueError(
                 f"--resume_from_checkpoint {checkpoint} is not a complete checkpoint (no {TRAINER_STATE} in it); "

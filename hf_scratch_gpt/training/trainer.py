@@ -1,4 +1,4 @@
-"""Stage 5 (training): the HF `Trainer` the recipes use, plus a wall-clock budget and pretraining metrics.
+"""The HF `Trainer` the recipes use, plus a wall-clock budget and pretraining metrics.
 
 `RecipeTrainer` is transformers' `Trainer` with two additions:
 
