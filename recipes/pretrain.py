@@ -149,7 +149,9 @@ def main(model_args, data_args, pretrain_args, run_args, training_args) -> dict:
                 data_args.validation_file],
     )  # fmt: skip
     resume, output_dir = run.resume, run.output_dir
-    resumed_from_step = resume_step(resume)  # read now: checkpoint rotation may delete that folder while training
+    resumed_from_step = resume_step(
+        resume
+    )  # read now: checkpoint rotation may delete that folder while training
 
     # 1. Raw text: a Hub dataset, local files, or the built-in default corpus, with a validation split.
     raw, eos_between_rows = load_text(data_args, pretrain_args)
@@ -177,20 +179,7 @@ def main(model_args, data_args, pretrain_args, run_args, training_args) -> dict:
     tokenizer_seconds = time.perf_counter() - started
 
     # 4. Model: the checkpoint to continue, or a new ScratchGPT sized for the tokenizer.
-    if model_args.model_name_or_path:
-        model = AutoModelForCausalLM.from_pretrained(
-            model_args.model_name_or_path, config=config, trust_remote_code=model_args.trust_remote_code
-        )
-    else:
-        config.vocab_size = len(tokenizer)
-        config.bos_token_id, config.eos_token_id = tokenizer.bos_token_id, tokenizer.eos_token_id
-        config.pad_token_id = tokenizer.pad_token_id
-        model = ScratchGPTForCausalLM(config)
-    if len(tokenizer) > model.config.vocab_size:
-        raise ValueError(
-            f"the tokenizer has {len(tokenizer)} tokens but the model only {model.config.vocab_size} embeddings; "
-            f"use the model's own tokenizer or a model with a larger vocab_size"
-        )
+    model = load_or_build_model(model_args, config, tokenizer)
 
     # 5. Tokenize and pack into blocks (on the main process first; the others reuse the cache). The validation
     #    blocks count the characters and bytes they cover, for nats per character and bits per byte.
@@ -310,6 +299,25 @@ def model_config(model_args):
     if model_args.attn_implementation:
         config._attn_implementation = model_args.attn_implementation
     return config
+
+
+def load_or_build_model(model_args, config, tokenizer):
+    """The checkpoint to continue pretraining, or a new ScratchGPT whose vocabulary is the tokenizer's."""
+    if model_args.model_name_or_path:
+        model = AutoModelForCausalLM.from_pretrained(
+            model_args.model_name_or_path, config=config, trust_remote_code=model_args.trust_remote_code
+        )
+    else:
+        config.vocab_size = len(tokenizer)
+        config.bos_token_id, config.eos_token_id = tokenizer.bos_token_id, tokenizer.eos_token_id
+        config.pad_token_id = tokenizer.pad_token_id
+        model = ScratchGPTForCausalLM(config)
+    if len(tokenizer) > model.config.vocab_size:
+        raise ValueError(
+            f"the tokenizer has {len(tokenizer)} tokens but the model only {model.config.vocab_size} embeddings; "
+            f"use the model's own tokenizer or a model with a larger vocab_size"
+        )
+    return model
 
 
 def load_or_train_tokenizer(name_or_path, texts, vocab_size: int, training_args, model_args):

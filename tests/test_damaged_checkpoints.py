@@ -96,30 +96,23 @@ def break_a_merge(folder: Path) -> None:
 def damaged_copy(source: Path, target: Path, damage: str) -> tuple[Path, str]:
     """A copy of the checkpoint `source` with one damage; the folder and a regex of what the error must say."""
     shutil.copytree(source, target)
+    weights, tokenizer = target / "model.safetensors", target / "tokenizer.json"
     if damage == "truncated weights":
-        whole, left = truncate(target / "model.safetensors")
-        where = re.escape(str(target / "model.safetensors"))
-        return (
-            target,
-            rf"{where} is damaged \(truncated\): expected {whole:,} bytes, found {left:,}; copy it again",
+        whole, left = truncate(weights)
+        said = rf"is damaged \(truncated\): expected {whole:,} bytes, found {left:,}; copy it again"
+    elif damage == "corrupt weights":  # the header overwritten: not even its length is right
+        weights.write_bytes(bytes(range(256)) * 4 + weights.read_bytes()[1024:])
+        said = "is damaged: it does not start with a safetensors header; copy it again"
+    elif damage == "truncated tokenizer.json":
+        _, left = truncate(tokenizer)
+        said = (
+            rf"is damaged: not valid JSON .* It ends mid-way, after {left:,} bytes: cut short\. Copy it again"
         )
-    if damage == "corrupt weights":  # the header overwritten: not even its length is right
-        path = target / "model.safetensors"
-        data = path.read_bytes()
-        path.write_bytes(bytes(range(256)) * 4 + data[1024:])
-        return (
-            target,
-            rf"{re.escape(str(path))} is damaged: it does not start with a safetensors header; copy it",
-        )
-    if damage == "truncated tokenizer.json":
-        whole, left = truncate(target / "tokenizer.json")
-        return target, (
-            rf"{re.escape(str(target / 'tokenizer.json'))} is damaged: not valid JSON .* It ends mid-way, after {left:,} bytes: "
-            r"cut short\. Copy it again .*save the tokenizer again"
-        )
-    break_a_merge(target)
-    where = re.escape(str(target / "tokenizer.json"))
-    return target, rf"{where} is damaged: tokenizers cannot build .*zzzq.*Copy it again"
+    else:
+        break_a_merge(target)
+        said = r"is damaged: tokenizers cannot build a tokenizer from it \(Token `zzzq` out of vocabulary.*Copy it"
+    damaged = weights if "weights" in damage else tokenizer
+    return target, f"{re.escape(str(damaged))} {said}"
 
 
 # ---------------------------------------------------------------- from_pretrained, load_causal_lm, the checker

@@ -119,20 +119,22 @@ def open_chat(playwright, url: str):
     return browser, page
 
 
-def ask(page, sync_api, question: str, n_replies: int) -> str:
-    """Type `question` into the chat, wait for reply number `n_replies` to finish; its text as shown."""
-    message = page.get_by_placeholder("Type a message...")
+def ask(page, sync_api, question: str) -> None:
+    """Type `question` into the chat and send it (once the box takes input again: not while a reply streams)."""
+    # The message box is the Chat tab's only text box (its placeholder goes after the first message: gradio 6).
+    message = page.get_by_role("textbox").filter(visible=True)
+    sync_api.expect(message).to_be_editable(timeout=60_000)
     message.fill(question)
     message.press("Enter")
-    return wait_for_reply(page, sync_api, n_replies)
 
 
-def wait_for_reply(page, sync_api, n_replies: int) -> str:
-    bots = page.get_by_test_id("bot")
-    sync_api.expect(bots).to_have_count(n_replies, timeout=60_000)
-    # the submit button comes back (the stop button goes) when the reply has finished streaming
-    sync_api.expect(page.get_by_role("button", name="Stop")).to_have_count(0, timeout=60_000)
-    return bots.last.inner_text().strip()
+def wait_for_generation(page, generations: list, n: int) -> None:
+    """Wait until the app has finished generation number `n` (of the `generations` fixture)."""
+    for _ in range(600):
+        if len(generations) >= n and generations[n - 1].text is not None:
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"generation {n} did not finish within a minute ({len(generations)} started)")
 
 
 def test_browser_one_chat_sends_the_whole_history_and_a_new_chat_starts_afresh(tmp_path, generations):
@@ -148,16 +150,22 @@ def test_browser_one_chat_sends_the_whole_history_and_a_new_chat_starts_afresh(t
     with serving(demo) as url, sync_api.sync_playwright() as playwright:
         browser, page = open_chat(playwright, url)
         try:
-            assert page.get_by_text("Trained on the built-in task set (count words)").is_visible()
+            sync_api.expect(
+                page.get_by_text("Trained on the built-in task set (count words)")
+            ).to_be_visible()
             page.get_by_role("button", name=QUESTIONS[0]).click()  # an example: sent at once
-            wait_for_reply(page, sync_api, 1)
+            wait_for_generation(page, generations, 1)
             for n, question in enumerate(QUESTIONS[1:], start=2):
-                ask(page, sync_api, question, n)
+                ask(page, sync_api, question)
+                wait_for_generation(page, generations, n)
+            sync_api.expect(page.get_by_test_id("bot")).to_have_count(3)
             assert [u.inner_text().strip() for u in page.get_by_test_id("user").all()] == QUESTIONS
-            page.get_by_role("button", name="Clear").click()
+            page.get_by_role("button", name="Clear").click()  # the trash icon at the top right of the chat
             sync_api.expect(page.get_by_test_id("bot")).to_have_count(0)
-            assert page.get_by_role("button", name=QUESTIONS[1]).is_visible()  # the examples are back
-            ask(page, sync_api, QUESTIONS[1], 1)
+            examples_back = page.get_by_role("button", name=QUESTIONS[1])
+            sync_api.expect(examples_back).to_be_visible()
+            ask(page, sync_api, QUESTIONS[1])
+            wait_for_generation(page, generations, 4)
         finally:
             browser.close()
     assert len(generations) == 4 and all(call.text is not None for call in generations)

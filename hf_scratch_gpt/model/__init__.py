@@ -4,6 +4,7 @@
     modeling_scratch_gpt.py       attention, MLP, block, the model and its LM / classification heads (the textbook)
     presets.py                    named sizes and `--config_overrides` for models built from scratch
     gpt2.py                       GPT-2 weights in and out (`from_gpt2`, `to_gpt2`, `load_causal_lm`)
+    checkpoint_files.py           a saved folder's weights and tokenizer files checked before a run starts from it
 
 The configuration and modeling files are self-contained (they import only each other), because `save_pretrained`
 copies them into every checkpoint for `trust_remote_code` loading.
