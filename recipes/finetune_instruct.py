@@ -10,7 +10,8 @@ response, in all_results.json (`test_*`) and the model card; `--judge_model NAME
 LLM-as-judge score (0-100).
 
 With no data flags it trains on the built-in instruction task set (hf_scratch_gpt.data.instruct_tasks: computable
-answers, 16,000 train / 200 validation / 200 test records), the second command of the README's flow:
+answers, 16,000 train / 200 validation / 200 test records, a quarter of them conversations of 2-4 questions whose
+last answer is scored apart: test_exact_match_multiturn), the second command of the README's flow:
 
     python recipes/finetune_instruct.py --model_name_or_path outputs/pretrain
 
@@ -41,8 +42,8 @@ from transformers import TrainingArguments
 
 from hf_scratch_gpt.data.arguments import SPLIT_PERCENTAGE, DataArguments, check_range
 from hf_scratch_gpt.data.instruct import (
-    InstructCollator,
     drop_too_long,
+    instruct_collator,
     prompt_and_reference,
     to_messages,
     tokenize_function,
@@ -226,6 +227,7 @@ def main(model_args, data_args, instruct_args, response_args, lora_args, run_arg
     max_length = length_within_context(
         "--max_seq_length", instruct_args.max_seq_length, model.config.n_positions
     )
+    collator = instruct_collator(model, tokenizer.pad_token_id)  # logits only where labelled, if it can
     if lora_args.use_peft:
         model = apply_lora(model, lora_args, task_type="CAUSAL_LM")
     parameters = log_trainable_parameters(model)
@@ -253,7 +255,7 @@ def main(model_args, data_args, instruct_args, response_args, lora_args, run_arg
         train_dataset=tokenized["train"],
         eval_dataset=tokenized["validation"],
         processing_class=tokenizer,
-        data_collator=InstructCollator(pad_token_id=tokenizer.pad_token_id),
+        data_collator=collator,
         max_train_seconds=run_args.max_train_seconds,
         callbacks=[run.callback()],
     )
@@ -273,7 +275,8 @@ def main(model_args, data_args, instruct_args, response_args, lora_args, run_arg
     model.config.chat_finetuned = (
         True  # in config.json: the Space (and anyone) can tell a chat model from a base
     )
-    record_chat_training(model.config, chats, raw["test"], instruct_args if builtin else None)
+    task_families = check_families(instruct_args.task_families) if builtin else None
+    record_chat_training(model.config, chats, raw["test"], task_families)
     run.save_model(model, tokenizer, trainer)
 
     # 6. Greedy answers to the held-out test instructions, scored against their references.
@@ -460,15 +463,15 @@ def per_family_table(metrics: dict) -> str:
 CHAT_EXAMPLES = 4  # held-out prompts recorded for the Space when the data names no task families
 
 
-def record_chat_training(config, chats: dict, test_records, instruct_args=None) -> None:
+def record_chat_training(config, chats: dict, test_records, task_families: list[str] | None = None) -> None:
     """Write into the model's config (config.json) what the Space tells a person about this chat model.
 
     - `chat_examples`: held-out user prompts to click in Chat: the last user turn of the first test records, one per
-      task family for the built-in task set (`instruct_args` given), else the first CHAT_EXAMPLES distinct ones;
+      task family for the built-in task set (`task_families` given), else the first CHAT_EXAMPLES distinct ones;
     - `chat_multiturn`: whether any training record had more than one user turn;
     - `chat_task_families`: the built-in task families trained on (built-in task set only).
     """
-    families = test_records["family"] if instruct_args is not None else None
+    families = test_records["family"] if task_families is not None else None
     examples: dict[str, str] = {}  # kind (a family, or the prompt itself) -> prompt
     for index, messages in enumerate(chats["test"]["messages"]):
         prompt = prompt_and_reference(messages)[0][-1]["content"]
@@ -477,8 +480,8 @@ def record_chat_training(config, chats: dict, test_records, instruct_args=None) 
             break
     config.chat_examples = list(examples.values())
     config.chat_multiturn = any(is_multiturn(messages[:-1]) for messages in chats["train"]["messages"])
-    if instruct_args is not None:
-        config.chat_task_families = check_families(instruct_args.task_families)
+    if task_families is not None:
+        config.chat_task_families = task_families
 
 
 USAGE = """from transformers import pipeline

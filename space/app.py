@@ -3,7 +3,9 @@
 The last stage of the pipeline: the model generates text autoregressively (with its KV cache) behind a UI.
 Works with any causal LM checkpoint the Auto classes can load, ours or GPT-2. It opens on Chat for a checkpoint
 that recipes/finetune_instruct.py made (its config.json says `"chat_finetuned": true`); for a base model the Chat
-tab says so and the app opens on Complete, which is what a base model does well.
+tab says so and the app opens on Complete, which is what a base model does well. A chat model's Chat tab offers
+the held-out prompts the recipe recorded with it (config.json `chat_examples`) as examples, names what it was
+trained on, and notes a model trained on single-turn data only; its Clear button starts a new chat.
 
 Run locally:
 

@@ -21,7 +21,9 @@ import hf_scratch_gpt  # noqa: F401  (registers the Auto classes)
 from hf_scratch_gpt.data.instruct import (
     IGNORE_INDEX,
     InstructCollator,
+    LabelledLogitsCollator,
     alpaca_to_messages,
+    instruct_collator,
     to_messages,
     tokenize_function,
 )
@@ -118,6 +120,34 @@ def test_collator_pads_with_ignored_labels():
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
     assert batch["labels"].tolist() == [[-100, 6, 7], [8, -100, -100]]
     assert batch["input_ids"].dtype == torch.long
+
+
+def test_logits_only_where_labelled_give_the_loss_and_gradients_of_full_logits(checkpoint):
+    model = AutoModelForCausalLM.from_pretrained(checkpoint)
+    examples = [
+        {"input_ids": [5, 6, 7, 8], "labels": [IGNORE_INDEX, IGNORE_INDEX, 7, 8]},
+        {"input_ids": [9, 10, 11], "labels": [IGNORE_INDEX, 10, IGNORE_INDEX]},
+    ]
+    batch = LabelledLogitsCollator(pad_token_id=0)(examples)
+    # position t is kept when token t + 1 is labelled; the labels it predicts, flattened
+    assert batch["logits_to_keep"].tolist() == [[False, True, True, False], [True, False, False, False]]
+    assert batch["shift_labels"].tolist() == [7, 8, 10]
+    full = InstructCollator(pad_token_id=0)(examples)
+    assert all(torch.equal(batch[name], full[name]) for name in full)
+    weight = model.transformer.h[0].attn.c_attn.weight
+    losses, grads = [], []
+    for inputs in (full, batch):
+        loss = model(**inputs).loss
+        losses.append(loss.item())
+        grads.append(torch.autograd.grad(loss, weight)[0])
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6) and torch.allclose(grads[0], grads[1], atol=1e-7)
+    assert isinstance(instruct_collator(model, 0), LabelledLogitsCollator)
+
+    class NoMask(torch.nn.Module):
+        def forward(self, input_ids, attention_mask=None, labels=None):
+            return input_ids
+
+    assert type(instruct_collator(NoMask(), 0)) is InstructCollator
 
 
 def test_records_without_known_columns_are_an_error():
