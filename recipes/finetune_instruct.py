@@ -272,9 +272,8 @@ def main(model_args, data_args, instruct_args, response_args, lora_args, run_arg
     # 5. Save (merged model, adapter or full model) as a chat model that answers greedily and stops at EOS.
     model = finish_lora(trainer.model, lora_args.merge_adapter) if lora_args.use_peft else trainer.model
     model.generation_config = response_args.generation_config(tokenizer)
-    model.config.chat_finetuned = (
-        True  # in config.json: the Space (and anyone) can tell a chat model from a base
-    )
+    # In config.json: the Space (and anyone) can tell a chat model from a base model.
+    model.config.chat_finetuned = True
     task_families = check_families(instruct_args.task_families) if builtin else None
     record_chat_training(model.config, chats, raw["test"], task_families)
     run.save_model(model, tokenizer, trainer)

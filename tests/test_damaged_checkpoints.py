@@ -1,4 +1,4 @@
-"""Damaged checkpoints and starting points that do not fit the stage (issue #18).
+"""Damaged checkpoints and starting points that do not fit the stage.
 
 A checkpoint copied halfway or edited by mistake must be an error naming the file, saying how it is damaged and
 what to do, wherever it is loaded: `from_pretrained` of our classes (also as remote code), `load_causal_lm`,

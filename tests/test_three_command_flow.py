@@ -52,7 +52,7 @@ def test_three_commands_as_the_readme_gives_them(tmp_path):
     metrics = run_recipe(instruct, ["--model_name_or_path", str(base), "--output_dir", str(chat)])
     assert metrics["test_num_responses"] == 200
     assert metrics["test_exact_match"] >= 0.90
-    # issue #20: the last turn of held-out conversations, and the single-turn records kept where they were
+    # the last turn of held-out conversations, and the single-turn records kept where they were
     assert metrics["test_exact_match_multiturn"] >= 0.90 and metrics["test_exact_match_singleturn"] >= 0.95
     assert metrics["test_eos_rate"] == 1.0
     model, tokenizer = load_app().load_checkpoint(str(chat), "causal")
