@@ -6,6 +6,10 @@ import random
 from pathlib import Path
 
 # Arguments that keep every recipe run to a few seconds: tiny batches, no progress bars, no integrations.
+# A tiny model built from scratch by recipes/pretrain.py, with a context long enough for the instruct records.
+TINY_PRETRAIN = ["--model_size", "tiny", "--vocab_size", "300", "--block_size", "32", "--config_overrides",
+                 "n_positions=96"]  # fmt: skip
+
 FAST_ARGS = ["--disable_tqdm", "true", "--report_to", "none", "--logging_steps", "1", "--seed", "0"]
 
 

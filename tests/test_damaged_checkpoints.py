@@ -28,6 +28,9 @@ from recipe_helpers import (
     run_recipe,
     write_jsonl,
 )
+from recipe_helpers import (
+    TINY_PRETRAIN as TINY,
+)
 from space_helpers import load_app
 from transformers import AutoModelForSequenceClassification
 
@@ -37,17 +40,6 @@ from hf_scratch_gpt.model.checkpoint_files import check_checkpoint_files
 from hf_scratch_gpt.model.gpt2 import load_causal_lm
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-TINY = [
-    "--model_size",
-    "tiny",
-    "--vocab_size",
-    "300",
-    "--block_size",
-    "32",
-    "--config_overrides",
-    "n_positions=96",
-]
 
 
 @pytest.fixture(scope="module")

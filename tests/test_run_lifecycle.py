@@ -10,23 +10,13 @@ import shutil
 
 import pytest
 from recipe_helpers import FAST_ARGS, ascii_text, instruction_records, load_recipe, run_recipe, write_jsonl
+from recipe_helpers import TINY_PRETRAIN as TINY
 from transformers import TrainingArguments
 
 from hf_scratch_gpt.convert import main as convert_main
 from hf_scratch_gpt.data.arguments import DataArguments
 from hf_scratch_gpt.training.arguments import ModelArguments, RunArguments, parse_recipe_args
 from hf_scratch_gpt.training.run import RUN_RECORD, checkpoints, prepare_run_folder
-
-TINY = [
-    "--model_size",
-    "tiny",
-    "--vocab_size",
-    "300",
-    "--block_size",
-    "32",
-    "--config_overrides",
-    "n_positions=96",
-]
 
 
 @pytest.fixture(scope="module")
