@@ -21,6 +21,7 @@ rejects them (TypeError) where `ByteLevelBPE.encode` reads them as U+FFFD; clean
 """
 
 import json
+import re
 from pathlib import Path
 
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors
@@ -50,6 +51,22 @@ CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '### Assistant:\\n' }}{% endif %}"
 )
+
+# `{% generation %}` / `{% endgeneration %}` (also with `-` whitespace control): a transformers-only Jinja extension.
+GENERATION_MARKERS = re.compile(r"\{%-?\s*(?:end)?generation\s*-?%\}")
+
+
+def serving_chat_template(template: str) -> str:
+    """`template` without the training-only `{% generation %}` markers, for runtimes that do not know them.
+
+    The markers only tell `return_assistant_tokens_mask=True` which tokens are the assistant's; without them the
+    template renders the same text, which is what llama.cpp, Ollama, CTranslate2 users or any plain Jinja loader
+    need. Exports use this; training keeps CHAT_TEMPLATE as it is.
+
+    >>> serving_chat_template("A{% generation %}{{ x }}{%- endgeneration -%}B")
+    'A{{ x }}B'
+    """
+    return GENERATION_MARKERS.sub("", template)
 
 
 # The JSON files a saved tokenizer folder may hold (tokenizer.json is the fast tokenizer itself).
