@@ -102,6 +102,31 @@ def test_a_prompt_longer_than_the_context_is_cut_from_the_left(tiny, caplog):
     assert "1 of 1 prompts are longer than 54 tokens and are cut from the left" in caplog.text  # 64 - 10
 
 
+def test_a_prompt_that_fits_is_answered_whole_even_with_a_large_token_limit(tiny, caplog):
+    # A prompt of just over half the 64-token context with max_new_tokens as large as the context: it is longer
+    # than context - max_new_tokens, yet it fits with room for an answer, so nothing may be cut from it.
+    model, tokenizer, _ = tiny
+
+    def prompt_of(n_words: int) -> tuple[list[dict], str, int]:
+        chat = conversation(" ".join(["a"] * n_words))
+        prompt = tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+        return chat, prompt, len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+
+    chat, prompt, n_prompt = next(p for p in map(prompt_of, range(1, 64)) if p[2] > 64 // 2)
+    assert n_prompt <= 64 - 64 // 4  # the range the old rule cut and the new one keeps
+    with caplog.at_level(logging.WARNING):
+        (whole,) = generate_responses(model, tokenizer, [chat], max_new_tokens=64)
+    assert "cut from the left" not in caplog.text
+    ids = torch.tensor([tokenizer(prompt, add_special_tokens=False)["input_ids"]])
+    with torch.no_grad():
+        new = model.generate(
+            ids, max_new_tokens=64 - n_prompt, do_sample=False, pad_token_id=tokenizer.eos_token_id
+        )
+    new = new[0, n_prompt:].tolist()
+    eos = tokenizer.eos_token_id
+    assert whole.num_tokens == (new.index(eos) + 1 if eos in new else len(new))
+
+
 def test_parse_score_takes_the_first_number_from_0_to_100():
     assert parse_score("85") == 85.0
     assert parse_score(" Score: 100/100") == 100.0

@@ -62,9 +62,9 @@ def generate_responses(
 
     Rendered with the tokenizer's chat template and a generation prompt; greedy by default (the model's
     generation config supplies the rest, e.g. no_repeat_ngram_size; `generate_kwargs` override both). Prompts
-    are batched in order of length and left-padded. A prompt that leaves fewer than `max_new_tokens` of the
-    context is cut from the left to the last `context - max_new_tokens` tokens (at least half the context is
-    kept; the answer then gets the room that is left).
+    are batched in order of length and left-padded. A prompt is cut from the left only when it leaves the answer
+    less than `answer_room(context, max_new_tokens)` tokens (at most a quarter of the context): a conversation
+    that fits is answered whole, however large `max_new_tokens` is; the answer gets the room that is left.
     """
     if references is not None and len(references) != len(conversations):
         raise ValueError(f"{len(references)} references for {len(conversations)} conversations")
@@ -84,6 +84,17 @@ def generate_responses(
 
 
 @torch.no_grad()
+def answer_room(context: int, max_new_tokens: int) -> int:
+    """Tokens kept free for the answer when a prompt must be cut: `max_new_tokens`, but never more than a quarter
+    of the context. Reserving all of `max_new_tokens` (256 by default, the whole context of the project's small
+    models) would cut every multi-turn conversation down to half the context before it is answered.
+
+    >>> answer_room(context=256, max_new_tokens=256), answer_room(context=1024, max_new_tokens=32)
+    (64, 32)
+    """
+    return min(max_new_tokens, context // 4)
+
+
 def generate_new_tokens(
     model,
     tokenizer,
@@ -96,7 +107,7 @@ def generate_new_tokens(
     """The new token ids generated after each text (batched by length, left-padded, cut from the left)."""
     model.eval()
     context = context_length(model.config)
-    prompt_budget = max(context - max_new_tokens, context // 2)
+    prompt_budget = context - answer_room(context, max_new_tokens)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     settings = {
         "do_sample": False,
