@@ -7,6 +7,7 @@ The package follows the pipeline, one folder a stage; a folder only imports the 
     data/        stage 4: datasets in, training pairs out (packed blocks, labels, chat turns, preference pairs)
     training/    stages 5-6: arguments, the Trainer, defaults chosen from the base, LoRA, DPO, the run lifecycle
     evaluation/  stage 7: classification, instruction and preference metrics, lm-evaluation-harness tasks
+    export/      stage 8: files other runtimes run (GGUF for llama.cpp and Ollama, with a Modelfile)
     convert      the `python -m hf_scratch_gpt.convert` command
 
 `import hf_scratch_gpt` registers ScratchGPT with transformers' Auto classes (config and model classes), and every

@@ -325,6 +325,7 @@ def model_card(
             "schedule": f"{training_args.lr_scheduler_type.value}, warmup {training_args.warmup_steps:g}",
             "defaults chosen from the base": defaults_reason,
             "batch size per device": training_args.per_device_train_batch_size,
+            "test answers generated in": metrics.get(ANSWER_PRECISION),
         },
         usage=USAGE.format(path=run.output_dir.as_posix()),
         command=run.command,
@@ -347,8 +348,12 @@ def answer_test_records(
         )
         return None
     prompts, references = zip(*map(prompt_and_reference, test_chats["messages"]), strict=True)
+    # A cast or quantized copy when --generation_dtype / --generation_quantize ask for one; the saved model is
+    # never it.
+    answering, setting = response_args.answer_model(model)
+    metrics[ANSWER_PRECISION] = setting.describe()
     responses = generate_responses(
-        model,
+        answering,
         tokenizer,
         list(prompts),
         list(references),
@@ -393,6 +398,7 @@ def answer_test_records(
 
 
 CARD_METRICS = ("eval_loss", "train_loss")
+ANSWER_PRECISION = "answer_precision"  # e.g. "float32, int8 weights (torchao)": what the test answers ran in
 EXACT_MATCH = "test_exact_match"
 MULTITURN = "multiturn"  # the last turn of a test conversation with more than one user turn
 

@@ -207,7 +207,10 @@ def main(model_args, data_args, pref_args, response_args, lora_args, run_args, t
     # 4. Before training: the starting model (= the reference) on the test pairs and prompts.
     score = dict(pad_token_id=tokenizer.pad_token_id, batch_size=training_args.per_device_eval_batch_size)
     reference_logps = pair_logps(trainer.model, test_pairs, max_length=training_args.max_length, **score)
-    metrics = {"before_likelihood_accuracy": likelihood_accuracy(reference_logps)}
+    metrics = {
+        "before_likelihood_accuracy": likelihood_accuracy(reference_logps),
+        "answer_precision": response_args.answer_setting(trainer.model.device).describe(),
+    }
     if start_warning:
         metrics["start_model_warning"] = start_warning  # in all_results.json, beside the figures it qualifies
     before = (
@@ -247,7 +250,9 @@ def main(model_args, data_args, pref_args, response_args, lora_args, run_args, t
         data=data_args.dataset_name or f"local files: {data_args.train_file}",
         dataset=data_args.dataset_name,
         base_model=model_args.model_name_or_path,
-        hyperparameters=hyperparameters(training_args, how, parameters, run_args.defaults_reason),
+        hyperparameters=hyperparameters(
+            training_args, how, parameters, run_args.defaults_reason, metrics["answer_precision"]
+        ),
         usage=USAGE.format(path=run.output_dir.as_posix()),
         evaluation=evaluation,
         command=run.command,
@@ -274,7 +279,9 @@ def first_rows(dataset, count: int | None):
     return dataset if count is None else dataset.select(range(min(count, len(dataset))))
 
 
-def hyperparameters(training_args, how: str, parameters: dict, defaults_reason: str) -> dict:
+def hyperparameters(
+    training_args, how: str, parameters: dict, defaults_reason: str, answer_precision: str
+) -> dict:
     """The model card's hyperparameter table."""
     return {
         "training": how,
@@ -287,6 +294,7 @@ def hyperparameters(training_args, how: str, parameters: dict, defaults_reason: 
         "defaults chosen from the base": defaults_reason,
         "batch size per device": training_args.per_device_train_batch_size,
         "max_length": training_args.max_length,
+        "test answers generated in": answer_precision,
     }
 
 
@@ -354,8 +362,9 @@ def respond(model, tokenizer, test_prompts, response_args: ResponseArguments) ->
     alike."""
     if test_prompts.num_rows == 0:
         return []
+    answering, _ = response_args.answer_model(model)  # a cast or quantized copy: `model` stays as it is
     return generate_responses(
-        model,
+        answering,
         tokenizer,
         list(test_prompts["prompt"]),
         [answer_text(chosen) for chosen in test_prompts["chosen"]],

@@ -69,6 +69,23 @@ def serving_chat_template(template: str) -> str:
     return GENERATION_MARKERS.sub("", template)
 
 
+def serving_tokenizer(tokenizer: PreTrainedTokenizerFast) -> PreTrainedTokenizerFast:
+    """`tokenizer` made ready for an export that other runtimes read, in place (and returned).
+
+    The chat template loses its training-only markers (`serving_chat_template`), and a tokenizer saved before
+    `to_hf_tokenizer` named an unk token gets eos as unk, as GPT-2 has: CTranslate2 refuses a null unk_token,
+    and a byte-level BPE never produces an unknown token, so no encoding changes.
+    """
+    if tokenizer.unk_token is None and tokenizer.eos_token is not None:
+        tokenizer.unk_token = tokenizer.eos_token
+    template = tokenizer.chat_template
+    if isinstance(template, str):
+        tokenizer.chat_template = serving_chat_template(template)
+    elif isinstance(template, dict):  # named templates: {"default": ..., "tool_use": ...}
+        tokenizer.chat_template = {name: serving_chat_template(t) for name, t in template.items()}
+    return tokenizer
+
+
 # The JSON files a saved tokenizer folder may hold (tokenizer.json is the fast tokenizer itself).
 TOKENIZER_JSON_FILES = (
     "tokenizer.json",
@@ -123,10 +140,11 @@ def load_tokenizer(name: str | Path, trust_remote_code: bool = False):
 
 def load_chat_tokenizer(name: str, trust_remote_code: bool = False, pad_with_eos: bool = True):
     """A checkpoint's tokenizer ready for chat data: `CHAT_TEMPLATE` when it has no template of its own (e.g.
-    GPT-2's, or a base saved before chat finetuning) and, with `pad_with_eos`, EOS as padding when it has none."""
+    GPT-2's, or a base saved before chat finetuning) or has our template without its training markers (an
+    export: `serving_tokenizer`), and, with `pad_with_eos`, EOS as padding when it has none."""
     tokenizer = load_tokenizer(name, trust_remote_code)
-    if tokenizer.chat_template is None:
-        tokenizer.chat_template = CHAT_TEMPLATE
+    if tokenizer.chat_template in (None, serving_chat_template(CHAT_TEMPLATE)):
+        tokenizer.chat_template = CHAT_TEMPLATE  # the markers give the assistant-only loss its mask
     if pad_with_eos and tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -145,8 +163,10 @@ def byte_level_pre_tokenizer(pattern: str = GPT2_SPLIT_PATTERN) -> pre_tokenizer
 def to_hf_tokenizer(bpe: ByteLevelBPE, model_max_length: int | None = None) -> PreTrainedTokenizerFast:
     """Wrap `bpe` as a `PreTrainedTokenizerFast` that encodes exactly like `bpe.encode`.
 
-    eos, bos and pad are `<|endoftext|>` (as in GPT-2), or the first special token if there is no
-    `<|endoftext|>`; `CHAT_TEMPLATE` is set when there is such an eos token (it ends each answer).
+    eos, bos, pad and unk are `<|endoftext|>` (as in GPT-2), or the first special token if there is no
+    `<|endoftext|>`; `CHAT_TEMPLATE` is set when there is such an eos token (it ends each answer). A byte-level
+    BPE never produces an unknown token (every byte is in the vocabulary), so unk changes no encoding; it is
+    named because runtimes that read the tokenizer's config (CTranslate2) refuse a null unk_token.
     `model_max_length` is the model's context size when known (None: unlimited).
 
     One difference from `bpe.encode`: text holding a lone surrogate (U+D800..U+DFFF) raises TypeError here,
@@ -181,6 +201,7 @@ def to_hf_tokenizer(bpe: ByteLevelBPE, model_max_length: int | None = None) -> P
         bos_token=main_special,
         eos_token=main_special,
         pad_token=main_special,
+        unk_token=main_special,
         extra_special_tokens=[t for t in specials if t != main_special],
         clean_up_tokenization_spaces=False,  # decode must give back the exact text
         chat_template=CHAT_TEMPLATE if main_special else None,

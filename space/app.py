@@ -17,6 +17,11 @@ A model that cannot be loaded (a damaged file is named) stops the app at start-u
 that cannot classify (damaged, or a language model with no trained head) leaves the other tabs working, and the
 Classify tab says why.
 
+`--dtype auto|float32|bfloat16` and `--quantize none|int8` (or the variables DTYPE and QUANTIZE) choose the
+precision the model answers in: auto is bfloat16 where the hardware computes it natively, else float32; int8
+quantizes the Linear weights through torchao (`pip install 'hf_scratch_gpt[quantize]'`). Both need the package
+installed; without it the model answers in float32. Measured quality and speed: benchmarks/RESULTS.md.
+
 With the hf_scratch_gpt package installed (`pip install -e .` in the repository), `import hf_scratch_gpt`
 registers ScratchGPT with the Auto classes, so no code from the checkpoint runs. Without it, a ScratchGPT
 checkpoint needs the modeling code saved with it: pass --trust_remote_code (or set TRUST_REMOTE_CODE=1), only
@@ -108,6 +113,23 @@ def load_checkpoint(name: str, head: str = "causal", trust_remote_code: bool = F
         check_trained_head(model, loading["missing_keys"], source)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     return model.to(device).eval(), tokenizer
+
+
+def prepare_model(model, dtype: str = "auto", quantize: str = "none"):
+    """(`model` ready to answer at `dtype` with `quantize` weights, the setting in words) through the package's
+    hf_scratch_gpt.model.inference; without the package only float32 is possible (auto means float32)."""
+    if HAVE_PACKAGE:
+        from hf_scratch_gpt.model.inference import prepare_for_inference
+
+        ready, setting = prepare_for_inference(model, dtype, quantize)
+        return ready, setting.describe()
+    if dtype not in ("auto", "float32") or quantize != "none":
+        raise RuntimeError(
+            f"--dtype {dtype} --quantize {quantize} needs the hf_scratch_gpt package (pip install -e . in the "
+            "repository; for int8 also: pip install 'hf_scratch_gpt[quantize]'); without it run with --dtype "
+            "float32 --quantize none"
+        )
+    return model.float(), "float32"
 
 
 def check_trained_head(model, missing_keys, source: str) -> None:
@@ -375,6 +397,7 @@ def build_demo(
     max_new_tokens_cap: int = 256,
     concurrency: int = 4,
     classifier_error: str | None = None,
+    precision: str | None = None,
 ) -> gr.Blocks:
     """The Blocks app with Chat, Complete, Classify and Tokens tabs.
 
@@ -437,7 +460,8 @@ def build_demo(
     with gr.Blocks(title=f"hf_scratch_gpt: {model_name}") as demo:
         gr.Markdown(
             f"# hf_scratch_gpt\n`{model_name}`: {type(model).__name__}, {kind}, {n_params:,} parameters, "
-            f"{context}-token context, on {model.device}. Prompts longer than the context are cut from the "
+            f"{context}-token context, on {model.device}{f' in {precision}' if precision else ''}. Prompts "
+            "longer than the context are cut from the "
             f"left; at most {cap} new tokens per request."
         )
         with gr.Tabs(selected="chat" if chat_model else "complete"):
@@ -528,6 +552,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--concurrency", type=int, default=4, help="requests each endpoint serves at once; others queue"
     )
     parser.add_argument(
+        "--dtype",
+        default=env.get("DTYPE", "auto"),
+        choices=["auto", "float32", "bfloat16"],
+        help="precision the model answers in: auto is bfloat16 where the hardware computes it natively, else "
+        "float32 (DTYPE)",
+    )
+    parser.add_argument(
+        "--quantize",
+        default=env.get("QUANTIZE", "none"),
+        choices=["none", "int8"],
+        help="int8: the Linear weights quantized through torchao, pip install 'hf_scratch_gpt[quantize]' "
+        "(QUANTIZE)",
+    )
+    parser.add_argument(
         "--trust_remote_code",
         action="store_true",
         default=env.get("TRUST_REMOTE_CODE") == "1",
@@ -546,7 +584,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     try:
         model, tokenizer = load_checkpoint(args.model, "causal", args.trust_remote_code)
-    except (FileNotFoundError, RuntimeError) as err:
+        model, precision = prepare_model(model, args.dtype, args.quantize)
+    except (FileNotFoundError, RuntimeError, ValueError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)
     # A classifier that cannot be used leaves the other tabs working; the Classify tab says why.
@@ -570,6 +609,7 @@ def main(argv: list[str] | None = None) -> None:
         max_new_tokens_cap=args.max_new_tokens_cap,
         concurrency=args.concurrency,
         classifier_error=classifier_error,
+        precision=precision,
     )
     demo.launch(server_name=args.host, server_port=args.port)
 

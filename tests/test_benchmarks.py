@@ -63,3 +63,23 @@ def test_continuous_batching_benchmark_runs_at_tiny_size():
     figure_lines(
         out, r"continuous batching ours / HF GPT-2: \d+\.\d\dx \(target >= 1\.0x\) (OK|BELOW TARGET) "
     )
+
+
+def test_runtimes_benchmark_runs_at_tiny_size():
+    """Every installed runtime decodes the same weights and reports whether its tokens equal our fp32 greedy ones
+    (llama.cpp rows appear only where it is built)."""
+    pytest.importorskip("ctranslate2", reason="optional: pip install 'hf_scratch_gpt[ctranslate2]'")
+    out = run_benchmark(
+        "bench_runtimes.py", "--shapes", "tiny", "--rounds", "1", "--new_tokens", "8", "--threads", "1"
+    )
+    assert out.startswith("machine: CPU ")
+    rows = figure_lines(out, r"\s*(ours|hf|ctranslate2|llama\.cpp) \S+ \|")
+    names = [row.split("|")[0].strip() for row in rows]
+    for name in ("ours fp32", "ours bf16", "ours int8", "hf fp32", "hf bf16", "hf int8", "ctranslate2 fp32",
+                 "ctranslate2 int8"):  # fmt: skip
+        assert name in names, out
+    same = {row.split("|")[0].strip(): row.split("|")[2].strip() for row in rows}
+    # float32 runtimes must agree exactly; bf16 / int8 may flip a near-tie on another CPU, so only reported.
+    assert all(same[name] == "True" for name in ("ours fp32", "hf fp32", "ctranslate2 fp32")), out
+    assert set(same.values()) <= {"True", "False"}, out
+    figure_lines(out, r"tiny: ours bf16 / HF GPT-2 bf16: \d+\.\d\dx \(target >= 1\.2x\) (OK|BELOW TARGET) ")

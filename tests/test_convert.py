@@ -1,5 +1,6 @@
 """GPT-2 <-> ScratchGPT conversion: logits parity with transformers' GPT2LMHeadModel, both ways, and the CLI."""
 
+import json
 import subprocess
 import sys
 
@@ -169,3 +170,39 @@ def test_cli_runs_as_a_module():
         [sys.executable, "-m", "hf_scratch_gpt.convert", "--help"], capture_output=True, text=True, check=True
     )
     assert "--from_gpt2" in result.stdout and "--to_gpt2" in result.stdout
+
+
+def test_gpt2_export_is_ready_for_other_runtimes(tmp_path):
+    """What llama.cpp's converter and CTranslate2 read from the folder: n_ctx in config.json, a named unk token
+    (eos, as in GPT-2; repaired for a tokenizer saved without one) and the chat template without the training
+    markers, rendering the same text."""
+    from export_helpers import export_gpt2, tiny_checkpoint, trained_tokenizer
+
+    from scratch_tokenizer.hf_tokenizer import CHAT_TEMPLATE
+
+    tokenizer = trained_tokenizer()
+    checkpoint = tiny_checkpoint(tmp_path / "ours", tokenizer, without_unk=True)
+    assert AutoTokenizer.from_pretrained(checkpoint).unk_token is None
+    export = export_gpt2(checkpoint, tmp_path / "gpt2")
+
+    config = json.loads((export / "config.json").read_text(encoding="utf-8"))
+    assert config["n_ctx"] == config["n_positions"] == 64
+    saved = json.loads((export / "tokenizer_config.json").read_text(encoding="utf-8"))
+    assert saved["unk_token"] == saved["eos_token"] == "<|endoftext|>"
+    template = (export / "chat_template.jinja").read_text(encoding="utf-8")
+    assert "{% generation %}" not in template and "endgeneration" not in template
+
+    exported = AutoTokenizer.from_pretrained(export)
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi 🤗"},
+        {"role": "assistant", "content": "Hello."},
+        {"role": "user", "content": "Again?"},
+    ]
+    training = AutoTokenizer.from_pretrained(checkpoint)
+    assert training.chat_template == CHAT_TEMPLATE  # the source keeps its markers
+    for prompt in (False, True):
+        expected = training.apply_chat_template(messages, tokenize=False, add_generation_prompt=prompt)
+        assert (
+            exported.apply_chat_template(messages, tokenize=False, add_generation_prompt=prompt) == expected
+        )

@@ -18,7 +18,13 @@ from transformers import GPT2TokenizerFast
 
 from scratch_tokenizer.bpe import GPT2_SPLIT_PATTERN, ByteLevelBPE, replace_surrogates, train_bpe
 from scratch_tokenizer.default_corpus import default_corpus_documents
-from scratch_tokenizer.hf_tokenizer import CHAT_TEMPLATE, to_hf_tokenizer
+from scratch_tokenizer.hf_tokenizer import (
+    CHAT_TEMPLATE,
+    load_chat_tokenizer,
+    serving_chat_template,
+    serving_tokenizer,
+    to_hf_tokenizer,
+)
 
 EOT = "<|endoftext|>"
 TEXTS = [
@@ -157,6 +163,57 @@ def test_without_special_tokens_there_is_no_eos_and_no_chat_template():
     assert tokenizer("some text")["input_ids"] == bpe.encode("some text")
     with pytest.raises(ValueError, match="chat_template is not set"):
         tokenizer.apply_chat_template(MESSAGES, tokenize=False)
+
+
+def saved_without_unk(tokenizer, folder: Path) -> Path:
+    """`tokenizer` saved as tokenizers exported before unk was named were: no unk_token in tokenizer_config.json."""
+    tokenizer.save_pretrained(folder)
+    config_file = folder / "tokenizer_config.json"
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    del config["unk_token"]
+    config_file.write_text(json.dumps(config), encoding="utf-8")
+    return folder
+
+
+def test_unk_token_is_eos_and_changes_no_encoding(bpe, tokenizer, tmp_path):
+    from transformers import AutoTokenizer
+
+    assert tokenizer.unk_token == EOT and tokenizer.unk_token_id == bpe.special_tokens[EOT]
+    assert tokenizer.backend_tokenizer.model.unk_token is None  # as in GPT-2: the Rust BPE itself has no unk
+    before = AutoTokenizer.from_pretrained(saved_without_unk(tokenizer, tmp_path / "old"))
+    assert before.unk_token is None
+    # Every byte value, every script of TEXTS, a whole file: the same ids with and without unk, and ours.
+    texts = [*TEXTS, bytes(range(256)).decode("latin-1"), "".join(map(chr, range(0x2000, 0x2400)))]
+    texts.append(shared_file("the-verdict.txt").read_text(encoding="utf-8"))
+    for text in texts:
+        assert tokenizer(text)["input_ids"] == before(text)["input_ids"] == bpe.encode(text)
+
+
+def test_serving_tokenizer_names_unk_and_drops_only_the_markers(tokenizer, tmp_path):
+    from transformers import AutoTokenizer
+
+    old = AutoTokenizer.from_pretrained(saved_without_unk(tokenizer, tmp_path / "old"))
+    assert old.chat_template == CHAT_TEMPLATE
+    served = serving_tokenizer(old)
+    assert served.unk_token == EOT
+    assert "{% generation %}" not in served.chat_template and "endgeneration" not in served.chat_template
+    for prompt in (False, True):  # the same text, with and without the generation prompt
+        expected = tokenizer.apply_chat_template(MESSAGES, tokenize=False, add_generation_prompt=prompt)
+        assert served.apply_chat_template(MESSAGES, tokenize=False, add_generation_prompt=prompt) == expected
+    # A tokenizer with neither eos nor template stays as it is.
+    bare = to_hf_tokenizer(train_bpe(["some text here"], 260, special_tokens=[], show_progress=False))
+    assert serving_tokenizer(bare).unk_token is None and bare.chat_template is None
+
+
+def test_chat_training_restores_the_markers_of_an_export(tokenizer, tmp_path):
+    # Finetuning from an export (its template without markers) must still mask the loss to the answers.
+    from transformers import AutoTokenizer
+
+    old = AutoTokenizer.from_pretrained(saved_without_unk(tokenizer, tmp_path / "old"))
+    serving_tokenizer(old).save_pretrained(tmp_path / "export")
+    saved = (tmp_path / "export" / "chat_template.jinja").read_text(encoding="utf-8")
+    assert saved == serving_chat_template(CHAT_TEMPLATE) and "endgeneration" not in saved
+    assert load_chat_tokenizer(str(tmp_path / "export")).chat_template == CHAT_TEMPLATE
 
 
 def test_gap_in_ids_is_refused():

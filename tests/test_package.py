@@ -203,7 +203,7 @@ def test_unknown_names_are_attribute_errors():
 
 # The stages in pipeline order: a module may import its own stage and the ones before it, never a later one.
 STAGES = ["scratch_tokenizer", "hf_scratch_gpt.model", "hf_scratch_gpt.data", "hf_scratch_gpt.training",
-          "hf_scratch_gpt.evaluation", "hf_scratch_gpt.convert"]  # fmt: skip
+          "hf_scratch_gpt.evaluation", "hf_scratch_gpt.export", "hf_scratch_gpt.convert"]  # fmt: skip
 
 
 def stage_of(module: str) -> int | None:
@@ -295,6 +295,8 @@ FIRST_PARTY = {*PACKAGES, "recipes", "space"}
 EXTRA_ONLY = {
     "hf_scratch_gpt.training.preference_trainer": "trl",
     "hf_scratch_gpt.evaluation.lm_eval_tasks": "lm-eval",
+    "hf_scratch_gpt.model.int8": "quantize",
+    "hf_scratch_gpt.export.gguf_file": "gguf",
     "recipes.finetune_preference": "trl",
     "space": "space",
 }

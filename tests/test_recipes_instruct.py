@@ -273,6 +273,42 @@ def test_repetition_settings_are_saved_and_used(checkpoint, data_file, tmp_path)
     assert len(looping_bigrams) > len(set(looping_bigrams))  # the setting is what prevents the loop
 
 
+def test_int8_answers_come_from_a_copy_and_the_saved_model_stays_float32(checkpoint, data_file, tmp_path):
+    """--generation_quantize int8: the test answers are those of the int8 copy (the same answers as quantizing the
+    saved model by hand), recorded as such; the saved weights are the trained float32 ones."""
+    from safetensors.torch import load_file
+
+    from hf_scratch_gpt.evaluation.instruction import generate_responses
+    from hf_scratch_gpt.model.inference import prepare_for_inference
+
+    output_dir = tmp_path / "int8"
+    metrics = run(
+        checkpoint, data_file, output_dir, "--generation_dtype", "float32", "--generation_quantize", "int8"
+    )
+    assert metrics["answer_precision"] == "float32, int8 weights (torchao)"
+    assert (
+        json.loads((output_dir / "all_results.json").read_text())["answer_precision"]
+        == metrics["answer_precision"]
+    )
+    assert (
+        "test answers generated in: float32, int8 weights (torchao)" in (output_dir / "README.md").read_text()
+    )
+    weights = load_file(output_dir / "model.safetensors")
+    assert {tensor.dtype for tensor in weights.values()} == {torch.float32}
+    saved = AutoModelForCausalLM.from_pretrained(output_dir)
+    int8, _ = prepare_for_inference(saved, "float32", "int8")
+    responses = json.loads((output_dir / "generated_responses.json").read_text())
+    conversations = [[{"role": "user", "content": r["prompt"]}] for r in responses]
+    expected = generate_responses(
+        int8,
+        AutoTokenizer.from_pretrained(output_dir),
+        conversations,
+        max_new_tokens=8,
+        repetition_penalty=1.1,
+    )
+    assert [r["text"] for r in responses] == [e.text for e in expected]
+
+
 def test_overwriting_switches_cleanly_between_adapter_and_full_model(checkpoint, data_file, tmp_path):
     """An old run's adapter must not be applied to a new full model, nor an old config.json hide a new adapter."""
     from peft import AutoPeftModelForCausalLM

@@ -382,3 +382,17 @@ def test_a_chat_model_without_recorded_examples_offers_none(space, tmp_path):
     model.config.chat_finetuned = True
     shown, guide = _chat_tab(app.build_demo(model, tokenizer))
     assert shown == [] and "single-turn" not in guide and "built-in task set" not in guide
+
+
+def test_dtype_and_quantize_flags_prepare_the_model_and_refuse_unknown_choices(monkeypatch, capsys, lm):
+    app = load_app()
+    monkeypatch.delenv("DTYPE", raising=False)
+    args = app.parse_args(["--model", "m"])
+    assert (args.dtype, args.quantize) == ("auto", "none")
+    assert app.parse_args(["--model", "m", "--dtype", "bfloat16", "--quantize", "int8"]).quantize == "int8"
+    with pytest.raises(SystemExit):
+        app.parse_args(["--model", "m", "--dtype", "float16"])
+    assert "invalid choice: 'float16'" in capsys.readouterr().err
+    model, _ = lm
+    ready, precision = app.prepare_model(model, "float32", "int8")
+    assert ready is not model and precision == "float32, int8 weights (torchao)"

@@ -29,6 +29,16 @@ import yaml
 from transformers import GenerationConfig, HfArgumentParser, TrainingArguments
 
 from hf_scratch_gpt.data.arguments import check_range
+from hf_scratch_gpt.model.inference import (
+    DTYPES,
+    QUANTIZATIONS,
+    InferenceSetting,
+    bf16_is_fast,
+    check_choices,
+    prepare_for_inference,
+    require_torchao,
+    resolve_setting,
+)
 from hf_scratch_gpt.model.presets import parse_config_overrides
 from hf_scratch_gpt.training.defaults import BASE_CHOSEN
 
@@ -218,7 +228,30 @@ class ResponseArguments:
         },
     )
 
+    generation_dtype: str = field(
+        default="auto",
+        metadata={
+            "help": f"Precision the held-out prompts are answered in ({', '.join(DTYPES)}): auto is bfloat16 "
+            "where the hardware computes it natively, else float32. The saved model stays float32.",
+            "choices": list(DTYPES),
+        },
+    )
+    generation_quantize: str = field(
+        default="none",
+        metadata={
+            "help": f"Weights the held-out prompts are answered with ({', '.join(QUANTIZATIONS)}): int8 "
+            "quantizes a copy's Linear layers through torchao (pip install 'hf_scratch_gpt[quantize]'); the "
+            "saved model keeps its weights. Quality and speed per setting: benchmarks/RESULTS.md.",
+            "choices": list(QUANTIZATIONS),
+        },
+    )
+
     def __post_init__(self):
+        check_choices(
+            self.generation_dtype, self.generation_quantize, "--generation_dtype", "--generation_quantize"
+        )
+        if self.generation_quantize == "int8":  # before training, not after it
+            require_torchao("--generation_quantize")
         check_range("--max_new_tokens", self.max_new_tokens, at_least=1)
         check_range("--num_generate", self.num_generate, at_least=0, optional=True, why="0: answer none")
         check_range("--generation_batch_size", self.generation_batch_size, at_least=1)
@@ -231,6 +264,14 @@ class ResponseArguments:
             "no_repeat_ngram_size": self.no_repeat_ngram_size,
             "repetition_penalty": self.repetition_penalty,
         }
+
+    def answer_model(self, model):
+        """(`model` as the held-out prompts are answered: a cast or quantized copy, or itself; the setting)."""
+        return prepare_for_inference(model, self.generation_dtype, self.generation_quantize)
+
+    def answer_setting(self, device: str | torch.device = "cpu") -> InferenceSetting:
+        """The precision and weights the held-out prompts are answered with on `device` (auto resolved)."""
+        return resolve_setting(self.generation_dtype, self.generation_quantize, device)
 
     def generation_config(self, tokenizer) -> GenerationConfig:
         """Greedy answers that stop at EOS, to save with the model. A fresh config: sampling settings inherited from
@@ -471,14 +512,6 @@ def fill_from_base(values: dict[str, Any], task: str):
         if values.get(name) is None and name in chosen:
             values[name] = chosen[name]
     return defaults
-
-
-def bf16_is_fast() -> bool:
-    """True on a GPU with bfloat16 support, or a CPU with native bfloat16 (AVX512-BF16 / AMX), where bf16
-    autocast trains about twice as fast; elsewhere bf16 is emulated and slower than float32."""
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def length_within_context(flag: str, value: int | None, context: int, fix: str = "") -> int:
