@@ -1,11 +1,13 @@
-"""Greedy batch-1 decoding speed of every way to run one model: our generate() (fp32, bf16, int8), transformers'
-GPT-2 (the same), CTranslate2 (fp32, int8) and llama.cpp (f32, q8_0, when built), on the same weights in one run.
+"""Greedy batch-1 decoding speed of every way to run one model, on the same weights in one run.
+
+Our generate() (fp32, bf16, int8, int8_weights), transformers' GPT-2 (fp32, bf16), CTranslate2 (fp32, int8) and
+llama.cpp (f32, q8_0, when built).
 
 Setup per shape: a random ScratchGPT (biases and LayerNorms random too) saved with a byte-level BPE tokenizer of
 its vocabulary, then exported the way a user does it: `python -m hf_scratch_gpt.convert --to_gpt2` (for
 transformers' GPT2LMHeadModel and CTranslate2's converter) and `--to_gguf --outtype f32|q8_0` (llama.cpp). Our
-settings are `prepare_for_inference(model, dtype, quantize)`, what the Space and the recipes run; HF GPT-2's int8
-is the same torchao weight quantization. A 64-token prompt, exactly --new_tokens new tokens (no EOS stop), every
+settings are `prepare_for_inference(model, dtype, quantize)`, what the Space and the recipes run (HF GPT-2 has
+no int8 row: see `torch_runs`). A 64-token prompt, exactly --new_tokens new tokens (no EOS stop), every
 runtime on --threads threads; the runs alternate within each round, so machine noise hits all alike.
 
 Shapes: "bench" is benchmarks/bench_generate.py's config (6 layers, 6 heads, 384 wide, 8192 vocabulary, about
@@ -40,7 +42,6 @@ from transformers import GPT2LMHeadModel
 from hf_scratch_gpt.convert import main as convert
 from hf_scratch_gpt.model.configuration_scratch_gpt import ScratchGPTConfig
 from hf_scratch_gpt.model.inference import prepare_for_inference
-from hf_scratch_gpt.model.int8 import quantize_int8_weights
 from hf_scratch_gpt.model.modeling_scratch_gpt import ScratchGPTForCausalLM
 from scratch_tokenizer.bpe import ByteLevelBPE
 from scratch_tokenizer.default_corpus import default_corpus_text
@@ -90,18 +91,20 @@ def random_checkpoint(folder: Path, shape: dict) -> ScratchGPTForCausalLM:
 
 
 def torch_runs(ours, hf, prompt: torch.Tensor, new_tokens: int) -> dict[str, Callable[[], list[int]]]:
-    """Our generate() and HF GPT-2's at fp32, bf16 and int8 weights: callables returning the new token ids."""
+    """Our generate() at fp32, bf16 and both int8 settings, HF GPT-2's at fp32 and bf16: callables returning the
+    new token ids. (No HF GPT-2 int8: its layers are transformers' Conv1D, not nn.Linear, so neither int8 path
+    would quantize more than its LM head.)"""
     common = dict(max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False, pad_token_id=0)
     models = {}
     for dtype, quantize, label in (
         ("float32", "none", "fp32"),
         ("bfloat16", "none", "bf16"),
         ("float32", "int8", "int8"),
+        ("float32", "int8_weights", "int8_weights"),
     ):
         models[f"ours {label}"] = prepare_for_inference(ours, dtype, quantize)[0]
     models["hf fp32"] = hf
     models["hf bf16"] = copy.deepcopy(hf).to(torch.bfloat16)
-    models["hf int8"] = quantize_int8_weights(copy.deepcopy(hf))
 
     def run(model) -> Callable[[], list[int]]:
         def generate() -> list[int]:

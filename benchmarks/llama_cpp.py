@@ -236,7 +236,7 @@ def export_ggufs(checkpoint: Path, work: Path, llama_dir: Path) -> dict[str, Pat
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--sdist", default=os.environ.get(SDIST_ENV), help=f"the sdist (.tar.gz or folder); {SDIST_ENV}"
     )

@@ -9,6 +9,7 @@
  *   llama_cpp_greedy MODEL.gguf N_NEW THREADS ID...
  *   llama_cpp_greedy MODEL.gguf --tokenize TEXT
  */
+#define _POSIX_C_SOURCE 199309L /* clock_gettime and CLOCK_MONOTONIC under -std=c11 */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,9 +1,10 @@
-"""Does a faster inference setting keep quality? float32 vs bfloat16 vs int8 weights on trained models.
+"""Does a faster inference setting keep quality? float32 vs bfloat16 vs the two int8 settings on trained models.
 
-The rule a default must pass (hf_scratch_gpt.model.inference) before it may replace float32: it decodes faster,
-and it is not worse: held-out perplexity at most 1% above float32's, exact match on the built-in instruction tasks
-at most 1 point below float32's, measured here in the same run as its decode speed. Each setting is what `prepare_for_inference(model, dtype, quantize)`
-gives, so what is measured is what the Space and the recipes run.
+The rule a default must pass (hf_scratch_gpt.model.inference) before it may replace float32: it decodes faster (by
+at least 5%, beyond the noise of a shared CPU), and it is not worse: held-out perplexity at most 1% above
+float32's, exact match on the built-in instruction tasks at most 1 point below float32's, measured here in the
+same run as its decode speed. Each setting is what `prepare_for_inference(model, dtype, quantize)` gives, so what
+is measured is what the Space and the recipes run.
 
 - perplexity: the pretrained model (`--pretrain`, made by recipes/pretrain.py on the built-in corpus) on the
   held-out text exactly as recipes/pretrain.py splits and packs it: the last 10% of the corpus lines, in blocks
@@ -31,7 +32,11 @@ import transformers
 from machine import machine_line
 
 from hf_scratch_gpt.data.instruct import prompt_and_reference, to_messages
-from hf_scratch_gpt.data.instruct_tasks import instruct_task_splits
+from hf_scratch_gpt.data.instruct_tasks import (
+    DEFAULT_MULTITURN_SHARE,
+    DEFAULT_TRAIN_EXAMPLES,
+    instruct_task_splits,
+)
 from hf_scratch_gpt.data.lm import tokenize_and_pack
 from hf_scratch_gpt.data.loading import split_off, text_to_dataset
 from hf_scratch_gpt.evaluation.instruction import generate_responses, response_metrics
@@ -40,11 +45,26 @@ from hf_scratch_gpt.model.inference import bf16_is_fast, prepare_for_inference, 
 from scratch_tokenizer.default_corpus import default_corpus_text
 from scratch_tokenizer.hf_tokenizer import load_chat_tokenizer
 
-SETTINGS = {"fp32": ("float32", "none"), "bf16": ("bfloat16", "none"), "int8": ("float32", "int8")}
+SETTINGS = {
+    "fp32": ("float32", "none"),
+    "bf16": ("bfloat16", "none"),
+    "int8": ("float32", "int8"),  # int8 weights and activations (PyTorch dynamic)
+    "int8_weights": ("float32", "int8_weights"),  # torchao weight-only
+}
 PERPLEXITY_TOLERANCE = 0.01  # relative to float32's
 EXACT_MATCH_TOLERANCE = 0.01  # 1 point, absolute
-# The recipe's built-in task set and its answers (recipes/finetune_instruct.py's defaults, seed 42).
-TASKS = dict(families=None, n_train=16000, n_validation=200, n_test=200, seed=42, multiturn_share=0.25)
+FASTER = (
+    1.05  # decode speed over float32's that counts as faster: round-to-round noise on a shared CPU is ~5%
+)
+# The recipe's built-in task set under its defaults (seed 42, 200 validation and test records).
+TASKS = dict(
+    families=None,
+    n_train=DEFAULT_TRAIN_EXAMPLES,
+    n_validation=200,
+    n_test=200,
+    seed=42,
+    multiturn_share=DEFAULT_MULTITURN_SHARE,
+)
 ANSWERS = dict(max_new_tokens=32, repetition_penalty=1.1, no_repeat_ngram_size=0, batch_size=16)
 
 
@@ -81,9 +101,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads for every setting")
     parser.add_argument("--new_tokens", type=int, default=128, help="new tokens per timed generation")
-    parser.add_argument("--num_test", type=int, default=200, help="test records answered (at most 200)")
+    parser.add_argument("--num_test", type=int, default=200, help="test records answered (at most all)")
     parser.add_argument("--max_blocks", type=int, default=None, help="held-out blocks scored (default: all)")
+    # The task set the --instruct model was trained on, if not the recipe's default (its test split follows).
+    parser.add_argument("--task_train_examples", type=int, default=TASKS["n_train"])
+    parser.add_argument("--task_multiturn_share", type=float, default=TASKS["multiturn_share"])
+    parser.add_argument("--task_eval_examples", type=int, default=TASKS["n_test"])
     args = parser.parse_args()
+    tasks = TASKS | dict(
+        n_train=args.task_train_examples,
+        n_validation=args.task_eval_examples,
+        n_test=args.task_eval_examples,
+        multiturn_share=args.task_multiturn_share,
+    )
     torch.set_num_threads(args.threads)
     datasets.disable_progress_bars()
     transformers.utils.logging.disable_progress_bar()
@@ -93,7 +123,7 @@ def main() -> None:
     blocks = held_out_blocks(base_tok, base.config.n_positions, args.max_blocks)
     tokenizer = load_chat_tokenizer(args.instruct)
     chat = load_causal_lm(args.instruct).eval()
-    test = to_messages(instruct_task_splits(**TASKS)["test"], "test")
+    test = to_messages(instruct_task_splits(**tasks)["test"], "test")
     test = test.select(range(min(args.num_test, len(test))))
     prompts, references = zip(*map(prompt_and_reference, test["messages"]), strict=True)
 
@@ -136,8 +166,8 @@ def main() -> None:
         keeps = ppl_change <= PERPLEXITY_TOLERANCE and em_change >= -EXACT_MATCH_TOLERANCE  # not worse
         ratio = speed[name] / speed["fp32"]
         verdict = "fp32 itself" if name == "fp32" else (
-            ("PASSES" if keeps and ratio > 1 else "FAILS") + f" the default rule (quality {'kept' if keeps else 'lost'}, "
-            f"{'faster' if ratio > 1 else 'not faster'})"
+            ("PASSES" if keeps and ratio >= FASTER else "FAILS") + f" the default rule (quality "
+            f"{'kept' if keeps else 'lost'}, {'faster' if ratio >= FASTER else f'not {FASTER}x faster'})"
         )  # fmt: skip
         print(
             f"{name}: perplexity {figures['perplexity']:.3f} ({ppl_change:+.2%}), exact match "

@@ -17,6 +17,7 @@ from pathlib import Path
 from transformers import AutoTokenizer
 
 from hf_scratch_gpt.export.gguf_limits import DEFAULT_OUTTYPE, OUTTYPES
+from hf_scratch_gpt.export.source import load_export_config
 from hf_scratch_gpt.model.gpt2 import from_gpt2, to_gpt2
 from hf_scratch_gpt.training.run import prepare_run_folder
 from scratch_tokenizer.hf_tokenizer import check_tokenizer_files, serving_tokenizer
@@ -101,6 +102,8 @@ def main(argv: list[str] | None = None) -> None:
         path = gguf_file.write_gguf_folder(model, tokenizer, run.output_dir, outtype, name=Path(source).name)
         print(f"Saved {path} ({outtype}) and {run.output_dir / 'Modelfile'}")
         return
+    if args.to_gpt2:  # an unmerged LoRA adapter or a classifier would export the wrong model: refused here
+        load_export_config(source)
     converted = from_gpt2(source) if args.from_gpt2 else to_gpt2(source)
     run = _prepare_output_dir(args, source, argv)
     converted.save_pretrained(run.output_dir)

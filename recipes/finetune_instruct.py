@@ -10,7 +10,7 @@ response, in all_results.json (`test_*`) and the model card; `--judge_model NAME
 LLM-as-judge score (0-100).
 
 With no data flags it trains on the built-in instruction task set (hf_scratch_gpt.data.instruct_tasks: computable
-answers, 16,000 train / 200 validation / 200 test records, a quarter of them conversations of 2-4 questions whose
+answers, 12,000 train / 200 validation / 200 test records, half of them conversations of 2-4 questions whose
 last answer is scored apart: test_exact_match_multiturn), the second command of the README's flow:
 
     python recipes/finetune_instruct.py --model_name_or_path outputs/pretrain
@@ -51,6 +51,7 @@ from hf_scratch_gpt.data.instruct import (
 from hf_scratch_gpt.data.instruct_tasks import (
     DEFAULT_FAMILIES,
     DEFAULT_MULTITURN_SHARE,
+    DEFAULT_TRAIN_EXAMPLES,
     TASK_FAMILIES,
     check_families,
     instruct_task_splits,
@@ -112,7 +113,7 @@ class InstructArguments:
         },
     )
     task_train_examples: int = field(
-        default=16000,
+        default=DEFAULT_TRAIN_EXAMPLES,
         metadata={
             "help": "Built-in task set: training records (never one of the validation or test records)."
         },

@@ -17,10 +17,11 @@ A model that cannot be loaded (a damaged file is named) stops the app at start-u
 that cannot classify (damaged, or a language model with no trained head) leaves the other tabs working, and the
 Classify tab says why.
 
-`--dtype auto|float32|bfloat16` and `--quantize none|int8` (or the variables DTYPE and QUANTIZE) choose the
-precision the model answers in: auto is bfloat16 where the hardware computes it natively, else float32; int8
-quantizes the Linear weights through torchao (`pip install 'hf_scratch_gpt[quantize]'`). Both need the package
-installed; without it the model answers in float32. Measured quality and speed: benchmarks/RESULTS.md.
+`--dtype auto|float32|bfloat16` and `--quantize none|int8|int8_weights` (or the variables DTYPE and QUANTIZE)
+choose the precision the model answers in: auto is bfloat16 where the hardware computes it natively, else
+float32; int8 runs the Linear layers in int8 (PyTorch's dynamic quantization, CPU only: the fast one), and
+int8_weights stores their weights as int8 through torchao (`pip install 'hf_scratch_gpt[quantize]'`). Both need
+the package installed; without it the model answers in float32. Measured quality and speed: benchmarks/RESULTS.md.
 
 With the hf_scratch_gpt package installed (`pip install -e .` in the repository), `import hf_scratch_gpt`
 registers ScratchGPT with the Auto classes, so no code from the checkpoint runs. Without it, a ScratchGPT
@@ -126,7 +127,7 @@ def prepare_model(model, dtype: str = "auto", quantize: str = "none"):
     if dtype not in ("auto", "float32") or quantize != "none":
         raise RuntimeError(
             f"--dtype {dtype} --quantize {quantize} needs the hf_scratch_gpt package (pip install -e . in the "
-            "repository; for int8 also: pip install 'hf_scratch_gpt[quantize]'); without it run with --dtype "
+            "repository; for int8_weights also: pip install 'hf_scratch_gpt[quantize]'); without it run with --dtype "
             "float32 --quantize none"
         )
     return model.float(), "float32"
@@ -561,9 +562,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--quantize",
         default=env.get("QUANTIZE", "none"),
-        choices=["none", "int8"],
-        help="int8: the Linear weights quantized through torchao, pip install 'hf_scratch_gpt[quantize]' "
-        "(QUANTIZE)",
+        choices=["none", "int8", "int8_weights"],
+        help="int8: the Linear layers in int8 weights and activations (PyTorch, CPU only); int8_weights: int8 "
+        "weights through torchao, pip install 'hf_scratch_gpt[quantize]' (QUANTIZE)",
     )
     parser.add_argument(
         "--trust_remote_code",

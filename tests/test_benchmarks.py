@@ -1,6 +1,7 @@
 """The GPU check and the continuous-batching benchmark run end to end on a CPU at their toy size: exit 0 (their
 token and logit checks pass) and print every figure line with the device. Speed is never asserted."""
 
+import json
 import os
 import re
 import subprocess
@@ -75,11 +76,43 @@ def test_runtimes_benchmark_runs_at_tiny_size():
     assert out.startswith("machine: CPU ")
     rows = figure_lines(out, r"\s*(ours|hf|ctranslate2|llama\.cpp) \S+ \|")
     names = [row.split("|")[0].strip() for row in rows]
-    for name in ("ours fp32", "ours bf16", "ours int8", "hf fp32", "hf bf16", "hf int8", "ctranslate2 fp32",
-                 "ctranslate2 int8"):  # fmt: skip
+    for name in ("ours fp32", "ours bf16", "ours int8", "ours int8_weights", "hf fp32", "hf bf16",
+                 "ctranslate2 fp32", "ctranslate2 int8"):  # fmt: skip
         assert name in names, out
     same = {row.split("|")[0].strip(): row.split("|")[2].strip() for row in rows}
     # float32 runtimes must agree exactly; bf16 / int8 may flip a near-tie on another CPU, so only reported.
     assert all(same[name] == "True" for name in ("ours fp32", "hf fp32", "ctranslate2 fp32")), out
     assert set(same.values()) <= {"True", "False"}, out
     figure_lines(out, r"tiny: ours bf16 / HF GPT-2 bf16: \d+\.\d\dx \(target >= 1\.2x\) (OK|BELOW TARGET) ")
+
+
+def test_quantized_quality_benchmark_runs_on_tiny_trained_models(tmp_path):
+    """The quality rule's script on tiny models the recipes trained: a line per setting naming the machine, float32
+    reproduces the pretraining run's own held-out perplexity and all its own answers, and every other setting is
+    judged (PASSES / FAILS) against it."""
+    pytest.importorskip("torchao", reason="optional: pip install 'hf_scratch_gpt[quantize]'")
+    from recipe_helpers import FAST_ARGS, run_recipe
+
+    base, chat = tmp_path / "pretrain", tmp_path / "instruct"
+    tiny = ["--model_size", "tiny", "--vocab_size", "300", "--block_size", "128", "--max_steps", "4"]
+    run_recipe("pretrain", [*tiny, "--eval_steps", "4", "--output_dir", str(base), *FAST_ARGS])
+    tasks = ["--task_train_examples", "30", "--task_eval_examples", "6"]
+    run_recipe(
+        "finetune_instruct",
+        ["--model_name_or_path", str(base), "--output_dir", str(chat), "--max_steps", "2", "--max_new_tokens", "4",
+         *tasks, *FAST_ARGS],
+    )  # fmt: skip
+    out = run_benchmark(
+        "quantized_quality.py", "--pretrain", str(base), "--instruct", str(chat), *tasks, "--rounds", "1",
+        "--new_tokens", "4", "--threads", "1",
+    )  # fmt: skip
+    lines = {
+        line.split(":")[0]: line for line in figure_lines(out, r"(fp32|bf16|int8|int8_weights): perplexity")
+    }
+    assert sorted(lines) == ["bf16", "fp32", "int8", "int8_weights"], out
+    recorded = json.loads((base / "all_results.json").read_text())["eval_perplexity"]
+    printed = float(re.search(r"perplexity (\d+\.\d+)", lines["fp32"]).group(1))
+    assert printed == pytest.approx(recorded, rel=1e-3), out
+    assert "answers identical to fp32 6/6" in lines["fp32"] and "fp32 itself" in lines["fp32"]
+    for name in ("bf16", "int8", "int8_weights"):
+        assert re.search(r"(PASSES|FAILS) the default rule", lines[name]), lines[name]

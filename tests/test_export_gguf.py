@@ -468,14 +468,19 @@ def test_unsupported_outtype_lists_the_valid_ones(checkpoint, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def refused(source: Path, tmp_path: Path, match: str, error=ValueError) -> None:
+def refused(source: Path, tmp_path: Path, match: str, error=ValueError, direction="--to_gguf") -> None:
     out = tmp_path / "refused"
     with pytest.raises(error, match=match):
-        main(["--to_gguf", str(source), "--output_dir", str(out)])
+        main([direction, str(source), "--output_dir", str(out)])
     assert not out.exists()  # refused before the output folder is touched
 
 
-def test_lora_adapter_folder_says_merge_first(checkpoint, tmp_path):
+# Both exports other runtimes read start from the same checks (hf_scratch_gpt/export/source.py).
+EXPORTS = pytest.mark.parametrize("direction", ["--to_gguf", "--to_gpt2"])
+
+
+@EXPORTS
+def test_lora_adapter_folder_says_merge_first(checkpoint, tmp_path, direction):
     from peft import LoraConfig, get_peft_model
 
     model = get_peft_model(
@@ -484,12 +489,13 @@ def test_lora_adapter_folder_says_merge_first(checkpoint, tmp_path):
     model.save_pretrained(tmp_path / "adapter")
     shutil.copy(checkpoint / "tokenizer.json", tmp_path / "adapter")
     shutil.copy(checkpoint / "tokenizer_config.json", tmp_path / "adapter")
-    refused(tmp_path / "adapter", tmp_path, r"LoRA adapter .* --merge_adapter")
+    refused(tmp_path / "adapter", tmp_path, r"LoRA adapter .* --merge_adapter", direction=direction)
 
 
-def test_classifier_is_refused_with_why(checkpoint, tmp_path):
+@EXPORTS
+def test_classifier_is_refused_with_why(checkpoint, tmp_path, direction):
     source = save_variant(tmp_path / "clf", checkpoint, ScratchGPTForSequenceClassification, num_labels=2)
-    refused(source, tmp_path, r"sequence classifier .* `score` head .* 2 labels")
+    refused(source, tmp_path, r"sequence classifier .* `score` head .* 2 labels", direction=direction)
 
 
 @pytest.mark.parametrize(

@@ -36,8 +36,14 @@ def test_float32_on_a_float32_model_is_the_model_itself(model):
 
 @pytest.mark.parametrize(
     ("dtype", "quantize", "tolerance"),
-    # bf16 keeps 8 bits of mantissa: ~0.4% per rounding; int8 rows keep 1/127 of each row's largest weight.
-    [("bfloat16", "none", 0.03), ("float32", "int8", 0.03), ("bfloat16", "int8", 0.05)],
+    # bf16 keeps 8 bits of mantissa: ~0.4% per rounding; int8 rows keep 1/127 of each row's largest weight, and
+    # dynamic int8 also rounds each Linear's input to 1/127 of its largest value.
+    [
+        ("bfloat16", "none", 0.03),
+        ("float32", "int8", 0.05),
+        ("float32", "int8_weights", 0.03),
+        ("bfloat16", "int8_weights", 0.05),
+    ],
 )
 def test_a_setting_is_a_copy_whose_logits_stay_near_float32(model, dtype, quantize, tolerance):
     reference = logits(model)
@@ -54,11 +60,37 @@ def test_a_setting_is_a_copy_whose_logits_stay_near_float32(model, dtype, quanti
     assert out.shape == (1, IDS.shape[1] + 4)
 
 
-def test_int8_really_stores_int8_weights(model):
-    ready, _ = prepare_for_inference(model, "float32", "int8")
+def test_int8_weights_really_stores_int8_weights(model):
+    ready, _ = prepare_for_inference(model, "float32", "int8_weights")
     weight = ready.transformer.h[0].attn.c_attn.weight
     assert type(weight).__name__ == "Int8Tensor" and weight.qdata.dtype == torch.int8
     assert ready.transformer.wte.weight.dtype == torch.float32  # the embedding lookup stays float
+
+
+def test_int8_runs_every_linear_in_int8_with_one_scale_per_row(model):
+    """Each Linear becomes a dynamically quantized one whose weights are int8 per output row and dequantize to
+    the float32 weights within half a step; the embedding stays float32 (a lookup, not a matmul)."""
+    ready, _ = prepare_for_inference(model, "float32", "int8")
+    linears = [name for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
+    quantized = dict(ready.named_modules())
+    for name in linears:
+        layer = quantized[name]
+        assert isinstance(layer, torch.ao.nn.quantized.dynamic.Linear), name
+        weight = layer.weight()
+        assert weight.dtype == torch.qint8 and weight.qscheme() == torch.per_channel_affine, name
+        original = dict(model.named_modules())[name].weight
+        step = weight.q_per_channel_scales().float().unsqueeze(1)  # (out, 1)
+        assert ((weight.dequantize() - original).abs() <= step / 2 + 1e-7).all(), name
+    assert ready.transformer.wte.weight.dtype == torch.float32
+
+
+def test_int8_refuses_bfloat16_and_a_gpu_and_auto_picks_float32(monkeypatch):
+    monkeypatch.setattr(inference, "bf16_is_fast", lambda: True)
+    assert resolve_setting("auto", "int8").dtype == "float32"  # int8 computes around float32
+    with pytest.raises(ValueError, match="cannot run in bfloat16; use --dtype float32.*int8_weights"):
+        resolve_setting("bfloat16", "int8")
+    with pytest.raises(ValueError, match="CPU kernels only.*use --quantize int8_weights"):
+        resolve_setting("float32", "int8", device="cuda")
 
 
 def test_a_lora_model_is_merged_into_the_copy(model):
@@ -89,7 +121,7 @@ def test_bf16_on_a_cpu_without_native_bf16_is_allowed_with_a_warning(monkeypatch
     ("dtype", "quantize", "message"),
     [
         ("float16", "none", "--dtype float16 is not one of auto, float32, bfloat16.*use bfloat16"),
-        ("float32", "int4", "--quantize int4 is not one of none, int8"),
+        ("float32", "int4", "--quantize int4 is not one of none, int8, int8_weights"),
     ],
 )
 def test_unknown_choices_list_the_valid_ones(dtype, quantize, message):
@@ -97,23 +129,29 @@ def test_unknown_choices_list_the_valid_ones(dtype, quantize, message):
         resolve_setting(dtype, quantize)
 
 
-def test_int8_without_torchao_says_how_to_install_it(monkeypatch, model):
+def test_int8_weights_without_torchao_says_how_to_install_it(monkeypatch, model):
     real = importlib.util.find_spec
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name == "torchao" else real(name, *a)
     )
     with pytest.raises(ImportError, match=r"pip install 'hf_scratch_gpt\[quantize\]'"):
-        prepare_for_inference(model, "float32", "int8")
+        prepare_for_inference(model, "float32", "int8_weights")
     with pytest.raises(
-        ImportError, match="--generation_quantize int8 needs torchao"
+        ImportError, match="--generation_quantize int8_weights needs torchao"
     ):  # the recipes: at parse time
-        ResponseArguments(generation_quantize="int8")
+        ResponseArguments(generation_quantize="int8_weights")
+    assert prepare_for_inference(model, "float32", "int8")[1].quantize == "int8"  # int8 needs no torchao
 
 
 def test_response_arguments_answer_with_a_copy(model):
-    arguments = ResponseArguments(generation_dtype="bfloat16", generation_quantize="int8")
+    arguments = ResponseArguments(generation_dtype="bfloat16", generation_quantize="int8_weights")
     answering, setting = arguments.answer_model(model)
     assert answering is not model and model.dtype == torch.float32
     assert setting.describe() == "bfloat16, int8 weights (torchao)"
     with pytest.raises(ValueError, match="--generation_dtype float64 is not one of"):
         ResponseArguments(generation_dtype="float64")
+    # a combination that cannot run is refused when the flags are parsed (before training), in the recipe's flags
+    with pytest.raises(
+        ValueError, match="--generation_quantize int8 computes in int8.*--generation_dtype float32"
+    ):
+        ResponseArguments(generation_dtype="bfloat16", generation_quantize="int8")

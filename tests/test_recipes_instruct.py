@@ -285,13 +285,14 @@ def test_int8_answers_come_from_a_copy_and_the_saved_model_stays_float32(checkpo
     metrics = run(
         checkpoint, data_file, output_dir, "--generation_dtype", "float32", "--generation_quantize", "int8"
     )
-    assert metrics["answer_precision"] == "float32, int8 weights (torchao)"
+    assert metrics["answer_precision"] == "float32, int8 weights and activations (PyTorch dynamic)"
     assert (
         json.loads((output_dir / "all_results.json").read_text())["answer_precision"]
         == metrics["answer_precision"]
     )
     assert (
-        "test answers generated in: float32, int8 weights (torchao)" in (output_dir / "README.md").read_text()
+        "test answers generated in: float32, int8 weights and activations (PyTorch dynamic)"
+        in (output_dir / "README.md").read_text()
     )
     weights = load_file(output_dir / "model.safetensors")
     assert {tensor.dtype for tensor in weights.values()} == {torch.float32}
@@ -357,9 +358,9 @@ def test_builtin_task_set_and_defaults_from_the_base(checkpoint, tmp_path):
     responses = json.loads((tmp_path / "o" / "generated_responses.json").read_text())
     test = instruct_task_splits(n_train=40, n_validation=12, n_test=12, seed=0)["test"]  # FAST_ARGS: --seed 0
     assert [r["reference"] for r in responses] == test["output"]
-    # the last turn of each conversation (3 of 12 at the default share 0.25) is scored on its own
+    # the last turn of each conversation (6 of 12 at the default share 0.5) is scored on its own
     multiturn = [bool(history) for history in test["history"]]
-    assert sum(multiturn) == 3
+    assert sum(multiturn) == 6
     right = [r["text"] == r["reference"] for r in responses]
     for kind, wanted in (("multiturn", True), ("singleturn", False)):
         hits = [hit for hit, conversation in zip(right, multiturn, strict=True) if conversation == wanted]

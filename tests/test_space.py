@@ -389,10 +389,12 @@ def test_dtype_and_quantize_flags_prepare_the_model_and_refuse_unknown_choices(m
     monkeypatch.delenv("DTYPE", raising=False)
     args = app.parse_args(["--model", "m"])
     assert (args.dtype, args.quantize) == ("auto", "none")
-    assert app.parse_args(["--model", "m", "--dtype", "bfloat16", "--quantize", "int8"]).quantize == "int8"
+    assert app.parse_args(["--model", "m", "--dtype", "bfloat16", "--quantize", "int8_weights"]).quantize == (
+        "int8_weights"
+    )
     with pytest.raises(SystemExit):
         app.parse_args(["--model", "m", "--dtype", "float16"])
     assert "invalid choice: 'float16'" in capsys.readouterr().err
     model, _ = lm
     ready, precision = app.prepare_model(model, "float32", "int8")
-    assert ready is not model and precision == "float32, int8 weights (torchao)"
+    assert ready is not model and precision == "float32, int8 weights and activations (PyTorch dynamic)"

@@ -189,13 +189,13 @@ def test_browser_one_chat_sends_the_whole_history_and_a_new_chat_starts_afresh(t
 @pytest.mark.slow
 def test_browser_three_questions_in_one_chat_on_a_trained_model(tmp_path, generations):
     """About 3 minutes on 2 free cores: pretrain as the README does, finetune on three families of the built-in task
-    set (a quarter of its records conversations, the default), then ask three questions in one chat: each answer
+    set (half of its records conversations, the default), then ask three questions in one chat: each answer
     is the computed one, and each prompt the whole chat so far."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
     base, chat = tmp_path / "pretrain", tmp_path / "instruct"
     run_recipe("pretrain", ["--output_dir", str(base), "--disable_tqdm", "true"])
-    # 1,600 training records per family, as the default set gives each of its ten
-    finetune = ["--task_families", *FAMILIES, "--task_train_examples", "4800", "--disable_tqdm", "true"]
+    # 1,200 training records per family, as the default set gives each of its ten
+    finetune = ["--task_families", *FAMILIES, "--task_train_examples", "3600", "--disable_tqdm", "true"]
     metrics = run_recipe(
         "finetune_instruct", ["--model_name_or_path", str(base), "--output_dir", str(chat), *finetune]
     )

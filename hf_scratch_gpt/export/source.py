@@ -46,8 +46,9 @@ def check_causal_lm_config(config) -> None:
     if classifiers:
         raise ValueError(
             f"this checkpoint is a sequence classifier ({classifiers[0]}): its `score` head maps the last token to "
-            f"{config.num_labels} labels, while llama.cpp, Ollama and the GPT-2 graph they run end in an LM head "
-            f"over the vocabulary; the export would drop the head the classifier was trained with. Export a "
+            f"{config.num_labels} labels, while an exported language model (transformers' GPT2LMHeadModel, the "
+            f"GPT-2 graph of llama.cpp and Ollama) ends in an LM head over the vocabulary; the export would drop "
+            f"the head the classifier was trained with. Export a "
             f"causal language model (recipes/pretrain.py or recipes/finetune_instruct.py output) instead, and "
             f"serve a classifier with transformers (AutoModelForSequenceClassification)."
         )

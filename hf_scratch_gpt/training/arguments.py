@@ -34,9 +34,7 @@ from hf_scratch_gpt.model.inference import (
     QUANTIZATIONS,
     InferenceSetting,
     bf16_is_fast,
-    check_choices,
     prepare_for_inference,
-    require_torchao,
     resolve_setting,
 )
 from hf_scratch_gpt.model.presets import parse_config_overrides
@@ -240,18 +238,16 @@ class ResponseArguments:
         default="none",
         metadata={
             "help": f"Weights the held-out prompts are answered with ({', '.join(QUANTIZATIONS)}): int8 "
-            "quantizes a copy's Linear layers through torchao (pip install 'hf_scratch_gpt[quantize]'); the "
-            "saved model keeps its weights. Quality and speed per setting: benchmarks/RESULTS.md.",
+            "quantizes a copy's Linear layers to int8 weights and activations (PyTorch, CPU only); "
+            "int8_weights to int8 weights through torchao (pip install 'hf_scratch_gpt[quantize]'). The saved "
+            "model keeps its weights. Quality and speed per setting: benchmarks/RESULTS.md.",
             "choices": list(QUANTIZATIONS),
         },
     )
 
     def __post_init__(self):
-        check_choices(
-            self.generation_dtype, self.generation_quantize, "--generation_dtype", "--generation_quantize"
-        )
-        if self.generation_quantize == "int8":  # before training, not after it
-            require_torchao("--generation_quantize")
+        # A choice this machine cannot answer with is refused before training, not after it.
+        self.answer_setting("cuda" if torch.cuda.is_available() else "cpu")
         check_range("--max_new_tokens", self.max_new_tokens, at_least=1)
         check_range("--num_generate", self.num_generate, at_least=0, optional=True, why="0: answer none")
         check_range("--generation_batch_size", self.generation_batch_size, at_least=1)
@@ -271,7 +267,13 @@ class ResponseArguments:
 
     def answer_setting(self, device: str | torch.device = "cpu") -> InferenceSetting:
         """The precision and weights the held-out prompts are answered with on `device` (auto resolved)."""
-        return resolve_setting(self.generation_dtype, self.generation_quantize, device)
+        return resolve_setting(
+            self.generation_dtype,
+            self.generation_quantize,
+            device,
+            "--generation_dtype",
+            "--generation_quantize",
+        )
 
     def generation_config(self, tokenizer) -> GenerationConfig:
         """Greedy answers that stop at EOS, to save with the model. A fresh config: sampling settings inherited from
