@@ -53,18 +53,8 @@ SETTINGS = {
 }
 PERPLEXITY_TOLERANCE = 0.01  # relative to float32's
 EXACT_MATCH_TOLERANCE = 0.01  # 1 point, absolute
-FASTER = (
-    1.05  # decode speed over float32's that counts as faster: round-to-round noise on a shared CPU is ~5%
-)
-# The recipe's built-in task set under its defaults (seed 42, 200 validation and test records).
-TASKS = dict(
-    families=None,
-    n_train=DEFAULT_TRAIN_EXAMPLES,
-    n_validation=200,
-    n_test=200,
-    seed=42,
-    multiturn_share=DEFAULT_MULTITURN_SHARE,
-)
+# Decode speed over float32's that counts as faster: round-to-round noise on a shared CPU is about 5%.
+FASTER = 1.05
 ANSWERS = dict(max_new_tokens=32, repetition_penalty=1.1, no_repeat_ngram_size=0, batch_size=16)
 
 
@@ -103,17 +93,11 @@ def main() -> None:
     parser.add_argument("--new_tokens", type=int, default=128, help="new tokens per timed generation")
     parser.add_argument("--num_test", type=int, default=200, help="test records answered (at most all)")
     parser.add_argument("--max_blocks", type=int, default=None, help="held-out blocks scored (default: all)")
-    # The task set the --instruct model was trained on, if not the recipe's default (its test split follows).
-    parser.add_argument("--task_train_examples", type=int, default=TASKS["n_train"])
-    parser.add_argument("--task_multiturn_share", type=float, default=TASKS["multiturn_share"])
-    parser.add_argument("--task_eval_examples", type=int, default=TASKS["n_test"])
+    # The built-in task set the --instruct model was trained on (the recipe's defaults, seed 42): its test split.
+    parser.add_argument("--task_train_examples", type=int, default=DEFAULT_TRAIN_EXAMPLES)
+    parser.add_argument("--task_multiturn_share", type=float, default=DEFAULT_MULTITURN_SHARE)
+    parser.add_argument("--task_eval_examples", type=int, default=200)
     args = parser.parse_args()
-    tasks = TASKS | dict(
-        n_train=args.task_train_examples,
-        n_validation=args.task_eval_examples,
-        n_test=args.task_eval_examples,
-        multiturn_share=args.task_multiturn_share,
-    )
     torch.set_num_threads(args.threads)
     datasets.disable_progress_bars()
     transformers.utils.logging.disable_progress_bar()
@@ -123,7 +107,11 @@ def main() -> None:
     blocks = held_out_blocks(base_tok, base.config.n_positions, args.max_blocks)
     tokenizer = load_chat_tokenizer(args.instruct)
     chat = load_causal_lm(args.instruct).eval()
-    test = to_messages(instruct_task_splits(**tasks)["test"], "test")
+    n_train, n_eval = args.task_train_examples, args.task_eval_examples
+    splits = instruct_task_splits(
+        None, n_train, n_eval, n_eval, seed=42, multiturn_share=args.task_multiturn_share
+    )
+    test = to_messages(splits["test"], "test")
     test = test.select(range(min(args.num_test, len(test))))
     prompts, references = zip(*map(prompt_and_reference, test["messages"]), strict=True)
 

@@ -216,8 +216,8 @@ DEFAULT_FAMILIES = tuple(name for name in TASK_FAMILIES if name not in ("upperca
 
 MAX_TURNS = 4  # user turns in a conversation: 2 to this many
 # The share of each split's records that are conversations (the recipe's --task_multiturn_share). Half: at the same
-# training tokens as a quarter (12,000 records instead of 16,000), the README's flow answered both kinds better,
-# single-turn 91% against 88% and the last turn of a conversation 68% against 62% (benchmarks/RESULTS.md).
+# training tokens as a quarter (12,000 records instead of 16,000), the README's flow answered both single questions
+# and the last turn of a conversation better (benchmarks/RESULTS.md).
 DEFAULT_MULTITURN_SHARE = 0.5
 DEFAULT_TRAIN_EXAMPLES = 12000  # training records (the recipe's --task_train_examples)
 

@@ -8,10 +8,9 @@
   int8 weights with one scale per row, dequantized on the fly, activations in the model's dtype. Any device.
 
 Why both: torchao is the maintained library and PyTorch's own dynamic quantization is deprecated in its favour,
-but torchao has no fast eager kernels for a CPU. On this project's 2-core AMD EPYC its weight-only int8 decoded at
-0.7x float32's speed and its dynamic variant (`Int8DynamicActivationInt8WeightConfig`) at 0.14x, where PyTorch's
-dynamic int8 is faster than float32 (benchmarks/RESULTS.md, "Quantized inference"). So the fast CPU path is
-PyTorch's, and `int8_weights` is for smaller weights in memory, or a GPU. PyTorch announces that its quantized
+but torchao has no fast eager kernels for a CPU: on the CPUs measured both its weight-only int8 and its dynamic
+variant (`Int8DynamicActivationInt8WeightConfig`) decoded slower than float32, where PyTorch's dynamic int8 decoded
+faster (benchmarks/RESULTS.md, "Quantized inference"). So the fast CPU path is PyTorch's, and `int8_weights` is for smaller weights in memory, or a GPU. PyTorch announces that its quantized
 tensors will go in a future release (pytorch/pytorch#184982); tests/test_inference.py checks the layers it makes,
 so a PyTorch without them fails there.
 
