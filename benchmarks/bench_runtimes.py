@@ -27,6 +27,7 @@ they are skipped with a note. Pass its path with --llama_cpp_bin, or leave it un
 import argparse
 import copy
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -157,13 +158,20 @@ def llama_cpp_runs(binary: Path, checkpoint: Path, work: Path, prompt_ids, new_t
         convert(["--to_gguf", str(checkpoint), "--output_dir", str(out), "--outtype", outtype])
         (gguf,) = out.glob("*.gguf")
         command = [str(binary), str(gguf), str(new_tokens), str(threads), *map(str, prompt_ids)]
+        name, env = f"llama.cpp {outtype}", None
+        probe = subprocess.run([*command[:2], "1", *command[3:]], capture_output=True)  # one new token
+        if probe.returncode < 0:  # killed by a signal (SIGSEGV, SIGILL seen)
+            # This llama.cpp's repacked-weight (extra buffer type) path crashes on some CPUs (q8_0 on an Intel
+            # Xeon with AMX); without repacking it runs.
+            name, env = f"{name} (no repack)", {**os.environ, "LLAMA_NO_EXTRA_BUFTS": "1"}
+            print(f"llama.cpp {outtype}: crashed with repacked weights, run without (LLAMA_NO_EXTRA_BUFTS=1)")
 
-        def generate(command=command) -> tuple[list[int], float]:
-            done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=600)
+        def generate(command=command, env=env) -> tuple[list[int], float]:
+            done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=600, env=env)
             result = json.loads(done.stdout.strip().splitlines()[-1])
             return result["tokens"], result["seconds"]
 
-        runs[f"llama.cpp {outtype}"] = generate
+        runs[name] = generate
     return runs
 
 

@@ -58,7 +58,11 @@ int main(int argc, char **argv) {
     }
     llama_log_set(quiet, NULL);
     llama_backend_init();
-    struct llama_model *model = llama_model_load_from_file(argv[1], llama_model_default_params());
+    struct llama_model_params model_params = llama_model_default_params();
+    /* LLAMA_NO_EXTRA_BUFTS=1: no weight repacking (extra buffer types, such as the AMX one), whose q8_0 path
+       crashes in this llama.cpp on an Intel Xeon with AMX (benchmarks/RESULTS.md) */
+    model_params.use_extra_bufts = getenv("LLAMA_NO_EXTRA_BUFTS") == NULL;
+    struct llama_model *model = llama_model_load_from_file(argv[1], model_params);
     if (model == NULL) {
         fprintf(stderr, "cannot load %s\n", argv[1]);
         return 1;

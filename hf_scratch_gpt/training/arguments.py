@@ -37,7 +37,7 @@ from hf_scratch_gpt.model.inference import (
     prepare_for_inference,
     resolve_setting,
 )
-from hf_scratch_gpt.model.presets import parse_config_overrides
+from hf_scratch_gpt.model.presets import MODEL_PRESETS, parse_config_overrides, preset_config_kwargs
 from hf_scratch_gpt.training.defaults import BASE_CHOSEN
 
 
@@ -183,6 +183,8 @@ class RunArguments:
     # why the defaults chosen from the base are what they are (finetuning recipes).
     command: list[str] | None = field(default=None, init=False)
     defaults_reason: str | None = field(default=None, init=False)
+    # Why --bf16 defaulted to off on a CPU with native bf16 (start_run logs it).
+    precision_reason: str | None = field(default=None, init=False)
 
     def __post_init__(self):
         check_range(
@@ -392,7 +394,7 @@ def parse_recipe_args(
     3. for finetuning recipes (`defaults_from_base` names the task), the learning rate, epochs, warmup, schedule,
        batch size (and DPO's beta) chosen from the base model (hf_scratch_gpt.training.defaults);
     4. the recipe's `defaults`, then `use_cpu` (True without a GPU, which two-process DDP on CPU needs) and `bf16`
-       (True where the hardware computes bfloat16 natively);
+       (`bf16_default`: where the hardware computes bfloat16 natively and, on a CPU, the model is wide enough);
     5. the dataclasses' own defaults.
 
     The dataclasses are built once from the final values, so `TrainingArguments` validates what the run uses. Every
@@ -410,7 +412,7 @@ def parse_recipe_args(
     parser.set_defaults(
         **{
             "use_cpu": not torch.cuda.is_available(),
-            "bf16": bf16_is_fast(),
+            "bf16": None,  # not given: bf16_default decides once the model's width is known
             **defaults,
             **from_base,
             **config_values,
@@ -423,6 +425,9 @@ def parse_recipe_args(
         raise ValueError(f"--config: unknown argument names {unknown}; check them against --help")
     wrap_single_values(values, dataclass_types)
     chosen = fill_from_base(values, defaults_from_base) if defaults_from_base else None
+    precision_reason = None
+    if "bf16" in values and values["bf16"] is None:
+        values["bf16"], precision_reason = bf16_default(values)
     check_trainer_ranges(values, dataclass_types)
     parsed = parser.parse_dict(values)  # builds each dataclass: TrainingArguments validates the final values
     check_held_out_share(values)
@@ -433,6 +438,7 @@ def parse_recipe_args(
                 *(sys.argv[1:] if args is None else args),
             ]
             arguments.defaults_reason = chosen.reason if chosen else None
+            arguments.precision_reason = precision_reason
     return parsed
 
 
@@ -514,6 +520,51 @@ def fill_from_base(values: dict[str, Any], task: str):
         if values.get(name) is None and name in chosen:
             values[name] = chosen[name]
     return defaults
+
+
+# bf16 autocast on a CPU pays only for wide enough layers. On a 2-core Intel Xeon with AMX (2026-12-02), the main
+# job's base (n_embd 128) finetuned 1.8x slower with it than in float32 (PyTorch's CPU scaled_dot_product_attention
+# is 3-6x slower in bf16 at head size 32) and pretrained no faster; a 256-wide base finetuned at the same speed; a
+# 384-wide model trained 2.3x faster (benchmarks/RESULTS.md). GPUs with bf16 gain at every width.
+BF16_CPU_MIN_WIDTH = 384
+
+
+def bf16_default(values: dict[str, Any]) -> tuple[bool, str | None]:
+    """`--bf16` when neither a flag nor the config gave it: True where the hardware computes bfloat16 natively
+    (`bf16_is_fast`) and, on a CPU, the model is at least BF16_CPU_MIN_WIDTH wide (or its width is unknown); with
+    why it is off on a CPU that has native bf16 (None otherwise)."""
+    if not bf16_is_fast():
+        return False, None
+    if torch.cuda.is_available() and not values.get("use_cpu"):
+        return True, None
+    width = model_width(values)
+    if width is not None and width < BF16_CPU_MIN_WIDTH:
+        return False, (
+            f"bf16 autocast is off although this CPU computes bfloat16 natively: the model is {width} wide, and "
+            f"on a CPU bf16 trains faster only from n_embd {BF16_CPU_MIN_WIDTH} up (--bf16 true turns it on)"
+        )
+    return True, None
+
+
+def model_width(values: dict[str, Any]) -> int | None:
+    """n_embd of the model a recipe's arguments name: a local folder's config.json, else `--model_size` with
+    `--config_overrides`; None when it cannot be told without loading (a Hub name, a folder without config)."""
+    overrides = parse_config_overrides(values.get("config_overrides"))
+    name = values.get("model_name_or_path")
+    if name:
+        config_file = Path(name) / "config.json"
+        if not config_file.is_file():
+            return overrides.get("n_embd")
+        try:
+            config = json.loads(config_file.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return None  # the loader reports a damaged config later, with the file named
+        width = overrides.get("n_embd", config.get("n_embd", config.get("hidden_size")))
+        return width if isinstance(width, int) else None
+    size = values.get("model_size")
+    if size not in MODEL_PRESETS:
+        return None
+    return preset_config_kwargs(size, values.get("config_overrides")).get("n_embd")
 
 
 def length_within_context(flag: str, value: int | None, context: int, fix: str = "") -> int:
