@@ -210,7 +210,7 @@ def start_run(
         inputs,
         command or run_args.command,
     )
-    if getattr(run_args, "precision_reason", None):
+    if run_args.precision_reason:
         logger.info(run_args.precision_reason)
     set_seed(training_args.seed)
     return run
